@@ -1,0 +1,1 @@
+"""banditarena.flywheel"""

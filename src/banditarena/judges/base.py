@@ -1,0 +1,56 @@
+"""Judge protocol shared by every judge (pairwise LLM judge, verifier, reference similarity).
+
+A judge sees one order of a pair: ``first`` is shown as Assistant A, ``second`` as Assistant B. The arena
+asks for both orders of every pair and combines them with :func:`banditarena.judges.combine`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from banditarena.types import Generation, Judgment, Prompt, stable_hash
+
+
+@dataclass
+class JudgeRequest:
+    prompt: Prompt
+    first: Generation
+    second: Generation
+
+
+class Judge(ABC):
+    """Abstract judge. ``version`` changes whenever its prompt or parsing changes (part of the cache key)."""
+
+    name: str = "judge"
+    version: str = "1"
+
+    def identity(self) -> dict[str, Any]:
+        return {"judge": type(self).__name__, "name": self.name, "version": self.version}
+
+    def cache_key(self, request: JudgeRequest) -> str:
+        p = request.prompt
+        return stable_hash(
+            {
+                "id": self.identity(),
+                "messages": p.messages,
+                "reference": p.reference,
+                "first": request.first.turns,
+                "second": request.second.turns,
+            }
+        )
+
+    @abstractmethod
+    async def ajudge(
+        self, requests: list[JudgeRequest], progress: Callable[[int], None] | None = None
+    ) -> list[Judgment]:
+        """Judge every request (same order). Unparsable output -> ``Judgment(ok=False, raw=...)``."""
+
+    def judge(self, requests: list[JudgeRequest]) -> list[Judgment]:
+        return asyncio.run(self.ajudge(requests))
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release connections/models."""
