@@ -1,0 +1,342 @@
+"""Battle scheduling and execution with resume.
+
+The arena turns (prompt, model_a, model_b) triples into stored battles:
+
+1. **generate** every needed answer, turn by turn (multi-turn prompts see the model's own earlier answers);
+2. **judge** every pair in both orders;
+3. **combine** the two orders into a battle.
+
+Every model request and judge call is content-addressed (backend identity, model, strategy, messages, seed;
+judge identity and version) and written to ``run.sqlite`` the moment it returns, in its own transaction. A
+rerun after a crash or SIGKILL looks everything up first and only pays for what is missing. Local (batched)
+backends are fed fixed chunks cut from the full, deterministic request list, so a resumed run batches
+exactly as an uninterrupted one and gets the same outputs.
+
+Transient failures (endpoint down after retries) are recorded in ``failures`` and the affected battles are
+skipped this time; the run goes on, reports them, and a rerun retries them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from banditarena.errors import ModelError
+from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.models.base import Backend, ChatRequest
+from banditarena.store import RunStore
+from banditarena.types import Battle, Completion, Contestant, Generation, Judgment, Message, Prompt, stable_hash
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, advance, total)
+
+
+@dataclass
+class Match:
+    """One scheduled battle."""
+
+    prompt: Prompt
+    model_a: str
+    model_b: str
+
+
+@dataclass
+class ArenaResult:
+    battles: list[Battle] = field(default_factory=list)
+    n_scheduled: int = 0
+    n_generation_failures: int = 0
+    n_judge_failures: int = 0
+    n_invalid: int = 0
+    n_inconsistent: int = 0
+    paid_generations: int = 0
+    paid_judgments: int = 0
+    skipped: list[str] = field(default_factory=list)  # one line per battle that could not be fought now
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "scheduled": self.n_scheduled,
+            "battles": len(self.battles),
+            "invalid": self.n_invalid,
+            "inconsistent": self.n_inconsistent,
+            "generation_failures": self.n_generation_failures,
+            "judge_failures": self.n_judge_failures,
+            "paid_generations": self.paid_generations,
+            "paid_judgments": self.paid_judgments,
+        }
+
+
+def schedule(
+    prompts: Sequence[Prompt], names: Sequence[str], *, pairs: str = "all", baseline: str | None = None
+) -> list[Match]:
+    """Every unordered pair per prompt (``all``), or every contestant against ``baseline``."""
+    out: list[Match] = []
+    for p in prompts:
+        if pairs == "baseline":
+            out.extend(Match(p, baseline, n) for n in names if n != baseline)  # type: ignore[arg-type]
+        else:
+            out.extend(Match(p, a, b) for i, a in enumerate(names) for b in names[i + 1 :])
+    return out
+
+
+def conversation(contestant: Contestant, prompt: Prompt, answers: Sequence[str], turn: int) -> list[Message]:
+    """Messages sent to answer user turn ``turn``: system prompt, earlier turns with this model's answers."""
+    msgs: list[Message] = []
+    system = contestant.strategy.system_prompt
+    users = [m for m in prompt.messages if m["role"] == "user"]
+    prompt_system = [m["content"] for m in prompt.messages if m["role"] == "system"]
+    sys_text = "\n\n".join([*prompt_system, *([system] if system else [])])
+    if sys_text:
+        msgs.append({"role": "system", "content": sys_text})
+    for i in range(turn + 1):
+        msgs.append({"role": "user", "content": users[i]["content"]})
+        if i < turn:
+            msgs.append({"role": "assistant", "content": answers[i]})
+    return msgs
+
+
+class Arena:
+    """Runs battles among contestants with one judge, storing everything in a :class:`RunStore`.
+
+    ``backends`` may map contestant names to ready backends (tests, shared endpoints); the rest are made
+    from the contestants' specs with :func:`banditarena.models.make_backend`.
+    """
+
+    def __init__(
+        self,
+        store: RunStore,
+        contestants: Sequence[Contestant],
+        judge: Judge,
+        *,
+        seed: int = 0,
+        backends: dict[str, Backend] | None = None,
+        max_in_flight: int = 256,
+        progress: ProgressFn | None = None,
+        tag: str = "arena",
+    ) -> None:
+        self.store = store
+        self.contestants = {c.name: c for c in contestants}
+        self.judge = judge
+        self.seed = seed
+        self.max_in_flight = max_in_flight
+        self.progress = progress or (lambda stage, adv, total: None)
+        self.tag = tag
+        self.backends: dict[str, Backend] = dict(backends or {})
+        shared: dict[str, Backend] = {}
+        for c in contestants:
+            if c.name in self.backends:
+                continue
+            from banditarena.models import make_backend
+
+            spec = stable_hash({"b": c.backend, "m": c.model, "o": c.options})
+            if spec not in shared:  # two strategies of one model share one backend (one loaded model)
+                shared[spec] = make_backend(c.backend, c.model, **c.opts)
+            self.backends[c.name] = shared[spec]
+
+    # ------------------------------------------------------------------ keys
+    def _seed_for(self, contestant: Contestant, prompt: Prompt, turn: int) -> int | None:
+        if contestant.strategy.temperature <= 0:
+            return None
+        return int(stable_hash({"seed": self.seed, "m": prompt.messages, "t": turn, "s": contestant.strategy.cache_identity()}, 8), 16) & 0x7FFFFFFF
+
+    def _request_key(self, backend: Backend, contestant: Contestant, req: ChatRequest) -> str:
+        base = backend.cache_key(req, contestant.strategy)
+        return base if req.seed is None else stable_hash([base, req.seed])
+
+    def generation_key(self, name: str, prompt: Prompt) -> str:
+        c = self.contestants[name]
+        b = self.backends[name]
+        return stable_hash(
+            {
+                "id": b.identity(),
+                "strategy": c.strategy.cache_identity(),
+                "messages": prompt.messages,
+                "prompt_id": prompt.id if b.kind == "replay" else None,
+                "seed": self.seed if c.strategy.temperature > 0 else None,
+            }
+        )
+
+    # ------------------------------------------------------------------ generation
+    async def generate(self, needed: Sequence[tuple[str, Prompt]], result: ArenaResult) -> dict[tuple[str, str], Generation]:
+        """Answers for every (contestant, prompt); missing ones are generated turn by turn.
+
+        Requests are chunked per contestant over the *full* ``needed`` list (done or not) and each chunk's
+        results are committed in one transaction, so a resumed run sends exactly the chunks an
+        uninterrupted run would have sent.
+        """
+        keys = {(n, p.id): self.generation_key(n, p) for n, p in needed}
+        have = self.store.get_generations(list(keys.values()))
+        out: dict[tuple[str, str], Generation] = {}
+        for n, p in needed:
+            g = have.get(keys[(n, p.id)])
+            if g is not None:
+                out[(n, p.id)] = Generation(n, p.id, g.turns, g.tokens, g.latency_s, g.cache_key)
+        todo = [(n, p) for n, p in needed if (n, p.id) not in out]
+        if not todo:
+            return out
+        todo_ids = {(n, p.id) for n, p in todo}
+        answers: dict[tuple[str, str], list[Completion]] = {k: [] for k in todo_ids}
+        failed: set[tuple[str, str]] = set()
+        max_turns = max(len(p.user_turns) for _, p in todo)
+        total = sum(len(p.user_turns) for _, p in todo)
+        self.progress("generate", 0, total)
+        per_contestant: dict[str, list[Prompt]] = defaultdict(list)
+        for n, p in needed:
+            per_contestant[n].append(p)
+        for turn in range(max_turns):
+            tasks: list[tuple[str, list[tuple[Prompt, ChatRequest, str]]]] = []
+            for n, prompts in per_contestant.items():
+                c, b = self.contestants[n], self.backends[n]
+                batch = max(1, int(getattr(b, "batch_size", 1)))
+                eligible = [p for p in prompts if len(p.user_turns) > turn]
+                for i in range(0, len(eligible), batch):
+                    chunk = []
+                    for p in eligible[i : i + batch]:
+                        if (n, p.id) not in todo_ids or (n, p.id) in failed:
+                            continue
+                        prev = [x.text for x in answers[(n, p.id)]]
+                        req = ChatRequest(p.id, turn, conversation(c, p, prev, turn), seed=self._seed_for(c, p, turn))
+                        chunk.append((p, req, self._request_key(b, c, req)))
+                    if not chunk:
+                        continue
+                    cached = self.store.get_completions([k for *_, k in chunk])
+                    for p, _, k in chunk:
+                        if k in cached:
+                            answers[(n, p.id)].append(cached[k])
+                    if cached:
+                        self.progress("generate", len(cached), total)
+                    missing = [it for it in chunk if it[2] not in cached]
+                    if missing:
+                        tasks.append((n, missing))
+            await self._run_generation_tasks(tasks, answers, failed, result, total)
+        for n, p in todo:
+            if (n, p.id) in failed:
+                continue
+            comps = answers[(n, p.id)]
+            g = Generation(
+                n, p.id, [c.text for c in comps], sum(c.tokens for c in comps), sum(c.latency_s for c in comps),
+                keys[(n, p.id)],
+            )
+            self.store.put_generation(g)
+            out[(n, p.id)] = g
+        return out
+
+    async def _run_generation_tasks(
+        self,
+        tasks: list[tuple[str, list[tuple[Prompt, ChatRequest, str]]]],
+        answers: dict[tuple[str, str], list[Completion]],
+        failed: set[tuple[str, str]],
+        result: ArenaResult,
+        total: int,
+    ) -> None:
+        # An in-process (local) backend runs one chunk at a time; remote ones are limited by their own
+        # per-endpoint semaphore and by max_in_flight here.
+        locks: dict[int, asyncio.Semaphore] = {}
+        in_flight = asyncio.Semaphore(self.max_in_flight)
+
+        async def run(name: str, chunk: list[tuple[Prompt, ChatRequest, str]]) -> None:
+            backend = self.backends[name]
+            limit = 1 if backend.kind == "local" else self.max_in_flight
+            lock = locks.setdefault(id(backend), asyncio.Semaphore(limit))
+            async with lock, in_flight:
+                comps = await backend.acomplete([r for _, r, _ in chunk], self.contestants[name].strategy)
+            self.store.put_completions([(k, comp, name, p.id) for (p, _, k), comp in zip(chunk, comps, strict=True)])
+            for (p, _, _), comp in zip(chunk, comps, strict=True):
+                if comp.ok:
+                    result.paid_generations += 1
+                    answers[(name, p.id)].append(comp)
+                else:
+                    result.n_generation_failures += 1
+                    failed.add((name, p.id))
+                    result.skipped.append(f"generation failed: contestant '{name}' prompt '{p.id}': {comp.error}")
+            self.progress("generate", len(chunk), total)
+
+        await asyncio.gather(*(run(n, c) for n, c in tasks))
+
+    # ------------------------------------------------------------------ judging
+    async def judge_matches(
+        self, matches: Sequence[Match], gens: dict[tuple[str, str], Generation], result: ArenaResult
+    ) -> list[Battle]:
+        from banditarena.judges import combine
+
+        ready = []
+        for m in matches:
+            ga, gb = gens.get((m.model_a, m.prompt.id)), gens.get((m.model_b, m.prompt.id))
+            if ga is None or gb is None:
+                result.skipped.append(f"battle skipped: no answer from {m.model_a if ga is None else m.model_b} on '{m.prompt.id}'")
+                continue
+            ready.append((m, JudgeRequest(m.prompt, ga, gb), JudgeRequest(m.prompt, gb, ga)))
+        reqs = [r for _, ab, ba in ready for r in (ab, ba)]
+        keys = [self.judge.cache_key(r) for r in reqs]
+        have = self.store.get_judgments(keys)
+        uniq: dict[str, JudgeRequest] = {}
+        for k, r in zip(keys, reqs, strict=True):
+            if k not in have and k not in uniq:
+                uniq[k] = r
+        self.progress("judge", 0, len(reqs))
+        if len(reqs) > len(uniq):
+            self.progress("judge", len(reqs) - len(uniq), len(reqs))
+        got: dict[str, Judgment] = dict(have)
+        batch = max(1, int(getattr(self.judge, "batch_size", 1)))
+        items = list(uniq.items())
+        in_flight = asyncio.Semaphore(max(1, self.max_in_flight // batch))
+
+        async def run(chunk: list[tuple[str, JudgeRequest]]) -> None:
+            async with in_flight:
+                js = await self.judge.ajudge([r for _, r in chunk])
+            for (k, r), j in zip(chunk, js, strict=True):
+                j.cache_key = k
+                if not j.ok and not j.raw:  # nothing came back (endpoint failure): retry on the next run
+                    result.n_judge_failures += 1
+                    self.store.record_failure(k, "judgment", self.judge.name, r.prompt.id, j.error or "no output")
+                    continue
+                self.store.put_judgment(j)
+                result.paid_judgments += 1
+                got[k] = j
+            self.progress("judge", len(chunk), len(reqs))
+
+        await asyncio.gather(*(run(items[i : i + batch]) for i in range(0, len(items), batch)))
+
+        battles: list[Battle] = []
+        judge_id = stable_hash(self.judge.identity(), 16)
+        for seq, (m, ab, ba) in enumerate(ready):
+            k_ab, k_ba = self.judge.cache_key(ab), self.judge.cache_key(ba)
+            if k_ab not in got or k_ba not in got:
+                result.skipped.append(f"battle pending: judge '{self.judge.name}' failed on '{m.prompt.id}'")
+                continue
+            b = combine(got[k_ab], got[k_ba], m.model_a, m.model_b, self.judge.name)
+            b.prompt_id = m.prompt.id
+            bid = stable_hash({"tag": self.tag, "p": m.prompt.id, "a": m.model_a, "b": m.model_b, "j": judge_id})
+            self.store.put_battle(bid, b, tag=self.tag, seq=seq, keys=(k_ab, k_ba, ab.first.cache_key, ab.second.cache_key))
+            battles.append(b)
+            result.n_invalid += b.winner is None
+            result.n_inconsistent += bool(b.inconsistent)
+        return battles
+
+    # ------------------------------------------------------------------ all together
+    async def arun(self, matches: Sequence[Match]) -> ArenaResult:
+        for m in matches:
+            for n in (m.model_a, m.model_b):
+                if n not in self.contestants:
+                    raise ModelError(f"unknown contestant '{n}' (known: {sorted(self.contestants)})")
+        result = ArenaResult(n_scheduled=len(matches))
+        self.store.add_prompts({m.prompt.id: m.prompt for m in matches}.values())
+        needed: dict[tuple[str, str], tuple[str, Prompt]] = {}
+        for m in matches:
+            for n in (m.model_a, m.model_b):
+                needed.setdefault((n, m.prompt.id), (n, m.prompt))
+        gens = await self.generate(list(needed.values()), result)
+        result.battles = await self.judge_matches(matches, gens, result)
+        return result
+
+    def run(self, matches: Sequence[Match]) -> ArenaResult:
+        return asyncio.run(self._run_and_close(matches))
+
+    async def _run_and_close(self, matches: Sequence[Match]) -> ArenaResult:
+        try:
+            return await self.arun(matches)
+        finally:
+            for b in {id(b): b for b in self.backends.values()}.values():
+                await b.aclose()
+            await self.judge.aclose()

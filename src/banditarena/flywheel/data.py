@@ -1,0 +1,219 @@
+"""Arena Learning data selection: SFT rows and preference pairs mined from battles, filtered and exported.
+
+* **SFT**: battles the target lost by at least ``sft_margin`` (the paper used K=3 in iteration 1); the row is
+  the prompt with the *winner's* answer.
+* **DPO**: battles involving the target whose |margin| is at least ``dpo_margin`` (the paper used K=2);
+  chosen = winner's answer, rejected = loser's. ``dpo_losses_only`` keeps only those the target lost.
+* **RM** (optional): the same pairs as full conversations, TRL ``RewardTrainer``'s implicit-prompt format.
+
+Multi-turn battles: SFT trains on the winner's whole dialogue; a preference pair is formed on the first
+turn only, because later turns were asked in contexts that differ between the two models.
+
+Filters, each counted with its reason kept: the safety filter (default: offline PII + toxicity), MinHash
+near-duplicate prompts, and decontamination against the evaluation test set by embedding nearest neighbours.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from banditarena.flywheel.safety import DefaultSafetyFilter, SafetyFilter
+from banditarena.types import Generation, Message, Prompt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class SelectionConfig:
+    sft_margin: float = 3.0
+    dpo_margin: float = 2.0
+    dpo_losses_only: bool = False
+    rm_pairs: bool = False
+    safety: bool = True
+    dedup: bool = True
+    dedup_threshold: float = 0.8
+    decontaminate: bool = True
+    decontam_threshold: float = 0.9
+
+
+@dataclass
+class Selection:
+    sft: list[dict[str, Any]] = field(default_factory=list)
+    dpo: list[dict[str, Any]] = field(default_factory=list)
+    rm: list[dict[str, Any]] = field(default_factory=list)
+    provenance: list[dict[str, Any]] = field(default_factory=list)  # one per kept row: kind, prompt, models, margin
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # prompt_id, kind, reason
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        reasons: dict[str, int] = {}
+        for e in self.excluded:
+            key = e["reason"].split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        return {"sft": len(self.sft), "dpo": len(self.dpo), "rm": len(self.rm), "excluded": len(self.excluded),
+                "excluded_by_reason": reasons}
+
+
+def _dialogue(prompt: Prompt, turns: Sequence[str]) -> list[Message]:
+    msgs: list[Message] = [m for m in prompt.messages if m["role"] == "system"]
+    for user, answer in zip(prompt.user_turns, turns, strict=False):
+        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    return msgs
+
+
+def target_margin(row: Mapping[str, Any], targets: set[str]) -> float | None:
+    """The battle's margin from the target's side (>0: target better); None if the target is not in it."""
+    if row["model_a"] in targets:
+        return float(row["margin"])
+    if row["model_b"] in targets:
+        return -float(row["margin"])
+    return None
+
+
+def yields_data(row: Mapping[str, Any], targets: set[str], k: float) -> bool:
+    """True when the target lost this battle by at least ``k`` (the bandit's data-yield reward)."""
+    if row.get("winner") is None or row.get("margin") is None:
+        return False
+    m = target_margin(row, targets)
+    return m is not None and m <= -k
+
+
+def select_training_data(
+    battles: pd.DataFrame,
+    prompts: Mapping[str, Prompt],
+    generations: Mapping[tuple[str, str], Generation],
+    targets: str | set[str],
+    cfg: SelectionConfig | None = None,
+    *,
+    test_prompts: Sequence[Prompt] = (),
+    embedder: Any = None,
+    safety: SafetyFilter | None = None,
+) -> Selection:
+    """Mine SFT rows and preference pairs from ``battles`` (columns prompt_id, model_a, model_b, winner, margin).
+
+    ``generations`` maps (contestant, prompt_id) to answers; ``targets`` names the target contestant(s).
+    """
+    cfg = cfg or SelectionConfig()
+    targets = {targets} if isinstance(targets, str) else set(targets)
+    safety = safety or DefaultSafetyFilter()
+    out = Selection()
+    candidates: list[tuple[str, Prompt, dict[str, Any]]] = []  # kind, prompt, row parts
+    for row in battles.to_dict("records"):
+        if row.get("winner") not in ("model_a", "model_b") or row.get("margin") is None:
+            continue
+        m = target_margin(row, targets)
+        if m is None:
+            continue
+        p = prompts[row["prompt_id"]]
+        winner = row["model_a"] if row["winner"] == "model_a" else row["model_b"]
+        loser = row["model_b"] if winner == row["model_a"] else row["model_a"]
+        gw, gl = generations.get((winner, p.id)), generations.get((loser, p.id))
+        if gw is None or gl is None:
+            continue
+        base = {"prompt_id": p.id, "winner": winner, "loser": loser, "target_margin": m, "cluster": p.cluster}
+        if m <= -cfg.sft_margin and winner not in targets:
+            candidates.append(("sft", p, {**base, "turns": gw.turns}))
+        if abs(m) >= cfg.dpo_margin and (m < 0 or not cfg.dpo_losses_only):
+            candidates.append(("dpo", p, {**base, "chosen": gw.turns[0], "rejected": gl.turns[0]}))
+
+    # safety: the text that would be trained on (chosen answers and prompts) must pass
+    kept: list[tuple[str, Prompt, dict[str, Any]]] = []
+    for kind, p, info in candidates:
+        if cfg.safety:
+            texts = [*p.user_turns, *(info["turns"] if kind == "sft" else [info["chosen"]])]
+            reasons = [r for t in texts for r in safety.check(t).reasons]
+            if reasons:
+                out.excluded.append({"prompt_id": p.id, "kind": kind, "reason": f"safety: {'; '.join(reasons)}",
+                                     "filter": getattr(safety, "name", type(safety).__name__)})
+                continue
+        kept.append((kind, p, info))
+
+    # decontamination against the evaluation test set
+    if cfg.decontaminate and test_prompts and kept:
+        from banditarena.prompts.testset import decontaminate
+
+        uniq = list({p.id: p for _, p, _ in kept}.values())
+        _, removed = decontaminate(uniq, list(test_prompts), embedder, threshold=cfg.decontam_threshold)
+        bad = {r["id"] if isinstance(r, dict) else r: r for r in removed}
+        if bad:
+            keep2 = []
+            for kind, p, info in kept:
+                if p.id in bad:
+                    r = bad[p.id]
+                    detail = f" (nearest test prompt {r.get('test_id')}, cosine {r.get('cosine', float('nan')):.3f})" if isinstance(r, dict) else ""
+                    out.excluded.append({"prompt_id": p.id, "kind": kind, "reason": f"contamination: too close to the test set{detail}"})
+                else:
+                    keep2.append((kind, p, info))
+            kept = keep2
+
+    # near-duplicate prompts: keep the first occurrence of each near-duplicate group per kind
+    if cfg.dedup and kept:
+        from banditarena.prompts.dedup import dedup_prompts
+
+        uniq = list({p.id: p for _, p, _ in kept}.values())
+        dup_of = dedup_prompts(uniq, threshold=cfg.dedup_threshold).removed
+        seen: set[tuple[str, str, str]] = set()
+        keep3 = []
+        for kind, p, info in kept:
+            canon = dup_of.get(p.id, p.id)
+            key = (kind, canon, info["winner"] + "|" + info["loser"])
+            if key in seen or (canon != p.id and (kind, canon, key[2]) in seen):
+                out.excluded.append({"prompt_id": p.id, "kind": kind, "reason": f"near-duplicate: of prompt {canon}"})
+                continue
+            seen.add(key)
+            keep3.append((kind, p, info))
+        kept = keep3
+
+    for kind, p, info in kept:
+        if kind == "sft":
+            out.sft.append({"messages": _dialogue(p, info["turns"])})
+        else:
+            prompt_msgs = [*[m for m in p.messages if m["role"] == "system"], {"role": "user", "content": p.user_turns[0]}]
+            chosen = [{"role": "assistant", "content": info["chosen"]}]
+            rejected = [{"role": "assistant", "content": info["rejected"]}]
+            out.dpo.append({"prompt": prompt_msgs, "chosen": chosen, "rejected": rejected})
+            if cfg.rm_pairs:
+                out.rm.append({"chosen": prompt_msgs + chosen, "rejected": prompt_msgs + rejected})
+        prov = {k: v for k, v in info.items() if k not in ("turns", "chosen", "rejected")}
+        out.provenance.append({"kind": kind, **prov})
+    return out
+
+
+def export(selection: Selection, out_dir: str | Path, *, formats: Sequence[str] = ("jsonl", "parquet")) -> dict[str, Path]:
+    """Write sft/dpo(/rm) in TRL's conversational formats, plus provenance and exclusions.
+
+    Each file loads with ``datasets.load_dataset("json"|"parquet", data_files=...)``.
+    """
+    import pandas as pd
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    for name, rows in (("sft", selection.sft), ("dpo", selection.dpo), ("rm", selection.rm)):
+        if name == "rm" and not rows:
+            continue
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            if fmt == "jsonl":
+                with path.open("w", encoding="utf-8") as fh:
+                    for r in rows:
+                        fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+            elif fmt == "parquet":
+                if rows:
+                    pd.DataFrame(rows).to_parquet(path, index=False)
+                else:
+                    path.unlink(missing_ok=True)
+                    continue
+            written[f"{name}.{fmt}"] = path
+    for name, rows in (("provenance", selection.provenance), ("excluded", selection.excluded)):
+        path = out / f"{name}.jsonl"
+        with path.open("w", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        written[name] = path
+    return written

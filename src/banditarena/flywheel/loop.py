@@ -1,0 +1,403 @@
+"""Arena Learning iterations with bandit-allocated battles.
+
+Per iteration *i* (data split D_i, a fresh part of the training pool):
+
+1. **battle**: a bandit per dimension picks (prompt cluster, opponent, strategy) for each battle in rounds of
+   ``bandit.batch``; the target under that strategy battles the opponent on an unused D_i prompt of that
+   cluster; the reward (data yield or learning progress) updates the bandits; every decision is logged with
+   its propensity;
+2. **select**: SFT rows and preference pairs from those battles (margin K), safety / dedup /
+   decontamination filtered, exported in TRL formats under ``data/it{i}/``;
+3. **train**: TRL SFT then DPO (LoRA by default) from the current checkpoint to ``checkpoints/it{i}``;
+4. **evaluate**: the new checkpoint battles fixed opponents on the held-out test set with the same judge.
+
+Resume: everything is content-addressed in ``run.sqlite`` and replayed deterministically; a finished
+checkpoint carries a ``DONE`` marker and is not retrained. Rerunning the same command after a kill pays for
+nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaml
+
+from banditarena.arena.runner import Arena, ArenaResult, Match
+from banditarena.errors import ConfigError, DataError
+from banditarena.flywheel.allocation import BattleAllocator
+from banditarena.flywheel.data import SelectionConfig, export, select_training_data, yields_data
+from banditarena.flywheel.recipe import FlywheelRecipe, load_flywheel_recipe
+from banditarena.store import RunStore
+from banditarena.types import Contestant, Prompt
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from banditarena.arena.runner import ProgressFn
+
+
+@dataclass
+class IterationSummary:
+    iteration: int
+    battles: int = 0
+    yielded: int = 0
+    sft_rows: int = 0
+    dpo_rows: int = 0
+    excluded: int = 0
+    judge_calls: int = 0
+    checkpoint: str = ""
+    pulls: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def yield_rate(self) -> float:
+        return self.yielded / self.battles if self.battles else 0.0
+
+
+@dataclass
+class FlywheelResult:
+    iterations: list[IterationSummary]
+    elo: pd.DataFrame  # iteration, model, rating, ci_low, ci_high
+    leaderboard: pd.DataFrame
+    decisions: pd.DataFrame
+    warnings: list[str] = field(default_factory=list)
+
+    def table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = []
+        elo = self.elo.set_index("iteration")
+        for it in range(len(self.iterations) + 1):
+            e = elo.loc[it] if it in elo.index else None
+            s = self.iterations[it - 1] if it > 0 else None
+            rows.append({
+                "iteration": it,
+                "target_elo": None if e is None else float(e["rating"]),
+                "ci_low": None if e is None else float(e["ci_low"]),
+                "ci_high": None if e is None else float(e["ci_high"]),
+                "battles": 0 if s is None else s.battles,
+                "yield": None if s is None else s.yield_rate,
+                "sft": 0 if s is None else s.sft_rows,
+                "dpo": 0 if s is None else s.dpo_rows,
+                "allocation": "" if s is None else "; ".join(
+                    f"{d}: " + ", ".join(f"{a}={n}" for a, n in sorted(p.items(), key=lambda x: -x[1])[:3])
+                    for d, p in s.pulls.items()),
+            })
+        return pd.DataFrame(rows)
+
+
+def assign_clusters(prompts: list[Prompt], cluster_field: str, *, seed: int) -> list[Prompt]:
+    """Set ``Prompt.cluster`` from the data's field or by k-means over MiniLM embeddings."""
+    if cluster_field.startswith("kmeans:"):
+        from banditarena.prompts.cluster import assign_clusters as kmeans_assign
+        from banditarena.prompts.embed import Embedder
+
+        k = int(cluster_field.split(":", 1)[1])
+        kmeans_assign(prompts, k, Embedder(), seed=seed, overwrite=True, prefix="c")
+        return prompts
+    for p in prompts:
+        value = p.cluster if cluster_field == "cluster" else p.category
+        if value is None:
+            raise ConfigError(f"cluster_field '{cluster_field}': prompt '{p.id}' has no {cluster_field}; use kmeans:K")
+        p.cluster = str(value)
+    return prompts
+
+
+class Flywheel:
+    """Runs a :class:`FlywheelRecipe` in a run directory (resumable)."""
+
+    def __init__(self, recipe: FlywheelRecipe, run_dir: str | Path, *, progress: ProgressFn | None = None,
+                 train: bool | None = None, evaluate: bool = True, judge: Any = None) -> None:
+        from banditarena.arena.service import build_judge, load_pool
+
+        self.recipe = recipe
+        self.run_dir = Path(run_dir)
+        self.store = RunStore(run_dir)
+        self.progress = progress
+        self.train_enabled = recipe.training.enabled if train is None else train
+        self.evaluate_enabled = evaluate
+        (self.run_dir / "config.yaml").write_text(
+            yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False), encoding="utf-8")
+        self.judge = judge or build_judge(recipe.judge, recipe.base_dir)
+        self.test = load_pool(recipe.eval.testset, seed=recipe.seed, base_dir=recipe.base_dir)
+        test_ids = {p.id for p in self.test}
+        pool = [p for p in load_pool(recipe.pool, seed=recipe.seed, base_dir=recipe.base_dir) if p.id not in test_ids]
+        if not pool:
+            raise DataError(f"pool '{recipe.pool.source}': the prompt pool is empty (after removing test prompts)")
+        self.pool = assign_clusters(pool, recipe.cluster_field, seed=recipe.seed)
+        self.opponents = recipe.opponent_contestants()
+        self.eval_opponents = recipe.eval.opponents or [o.name for o in self.opponents]
+        rng = np.random.default_rng(recipe.seed)
+        perm = rng.permutation(len(self.pool))
+        self.splits = [[self.pool[i] for i in part] for part in np.array_split(perm, recipe.iterations)]
+        self.clusters = sorted({p.cluster for p in self.pool if p.cluster is not None})
+        arms = {"clusters": self.clusters, "opponents": [o.name for o in self.opponents], "strategies": list(recipe.strategies)}
+        personas = list(recipe.user_simulator.personas) if recipe.user_simulator else []
+        if personas:
+            arms["strategies"] = arms["strategies"] + personas
+        pol = recipe.bandit
+        self.allocator = BattleAllocator(arms, {
+            "clusters": {"policy": pol.clusters.policy, **pol.clusters.params},
+            "opponents": {"policy": pol.opponents.policy, **pol.opponents.params},
+            "strategies": {"policy": pol.strategies.policy, **pol.strategies.params},
+        }, seed=recipe.seed)
+        self.sel_cfg = SelectionConfig(**recipe.selection.model_dump())
+        self._progress_history: dict[str, list[float]] = defaultdict(list)
+        self.warnings: list[str] = []
+        self._embedder: Any = None
+
+    # ------------------------------------------------------------------ contestants
+    def target_name(self, it: int, strategy: str | None = None) -> str:
+        base = f"{self.recipe.target.name}-it{it}"
+        return f"{base}/{strategy}" if strategy else base
+
+    def target_contestant(self, it: int, model: str, strategy: str | None) -> Contestant:
+        t = self.recipe.target
+        opts = tuple(sorted((k, v) for k, v in t.options(self.recipe.base_dir).items() if v is not None))
+        sname = strategy or next(iter(self.recipe.strategies))
+        sc = self.recipe.strategies.get(sname)
+        strat = sc.build() if sc is not None else self.recipe.strategies[next(iter(self.recipe.strategies))].build()
+        return Contestant(self.target_name(it, strategy), t.backend, model, strat, opts)
+
+    def checkpoint(self, it: int) -> str:
+        if it == 0:
+            return self.recipe.target.model
+        return str(self.run_dir / "checkpoints" / f"it{it}" / "checkpoint")
+
+    # ------------------------------------------------------------------ battles with bandit allocation
+    async def _battle_iteration(self, it: int, model: str) -> IterationSummary:
+        summary = IterationSummary(iteration=it)
+        split = self.splits[it - 1]
+        by_cluster: dict[str, list[Prompt]] = defaultdict(list)
+        for p in split:
+            by_cluster[str(p.cluster)].append(p)
+        strategies = list(self.recipe.strategies)
+        personas = self.recipe.user_simulator.personas if self.recipe.user_simulator else {}
+        targets = {s: self.target_contestant(it - 1, model, s) for s in strategies}
+        if personas:  # persona arms: the default strategy, multi-turn conversations with a simulated user
+            for pname in personas:
+                targets[pname] = self.target_contestant(it - 1, model, None)
+                targets[pname] = Contestant(self.target_name(it - 1, pname), targets[pname].backend, model,
+                                            targets[pname].strategy, targets[pname].options)
+        contestants = [*targets.values(), *self.opponents]
+        arena = Arena(self.store, contestants, self.judge, seed=self.recipe.seed, tag=f"it{it}")
+        bar = self.progress or (lambda stage, adv, total: None)
+        bar(f"battles it{it}", 0, self.recipe.battles_per_iteration)
+        target_names = {c.name for c in targets.values()}
+        budget = self.recipe.battles_per_iteration
+        k = self.sel_cfg.sft_margin
+        step0 = (it - 1) * budget
+        step = 0
+        pulls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        while step < budget and any(by_cluster.values()):
+            n = min(self.recipe.bandit.batch, budget - step)
+            choices = self.allocator.select(n)
+            matches, used = [], []
+            for ch in choices:
+                cluster = ch["clusters"][0]
+                if not by_cluster.get(cluster):  # exhausted in this split: the least-used cluster with prompts
+                    avail = [c for c in self.clusters if by_cluster.get(c)]
+                    cluster = min(avail, key=lambda c: (pulls["clusters"].get(c, 0), c))
+                    ch = {**ch, "clusters": (cluster, ch["clusters"][1])}
+                prompt = by_cluster[cluster].pop(0)
+                strat = ch["strategies"][0]
+                if strat in personas:
+                    prompt = await self._simulate_user(prompt, strat)
+                matches.append(Match(prompt, targets[strat].name, ch["opponents"][0]))
+                used.append(ch)
+            res: ArenaResult = await arena.arun(matches)
+            by_key = {(b.prompt_id, b.model_a, b.model_b): b for b in res.battles}
+            upd_choices, rewards = [], []
+            for j, (m, ch) in enumerate(zip(matches, used, strict=True)):
+                b = by_key.get((m.prompt.id, m.model_a, m.model_b))
+                for dim, (arm, _) in ch.items():
+                    pulls[dim][arm] += 1
+                if b is None:  # failed now (endpoint down): no reward; retried on resume
+                    self.store.put_decision(self.recipe.name, step0 + step + j, "joint", policy="-", arm="failed",
+                                            propensity=float("nan"))
+                    continue
+                row = {"winner": b.winner, "margin": b.margin, "model_a": b.model_a, "model_b": b.model_b}
+                y = yields_data(row, target_names, k)
+                summary.battles += 1
+                summary.yielded += int(y)
+                r = float(y) if self.recipe.bandit.reward == "yield" else self._progress_reward(ch, b, target_names)
+                upd_choices.append(ch)
+                rewards.append(r)
+                for dim, (arm, prop) in ch.items():
+                    self.store.put_decision(
+                        self.recipe.name, step0 + step + j, dim, policy=self.allocator.policy_names[dim], arm=arm,
+                        propensity=prop, reward=r, meta={"iteration": it, "prompt_id": m.prompt.id, "yield": int(y)})
+            self.allocator.update(upd_choices, rewards)
+            summary.judge_calls += 2 * len(res.battles)
+            step += n
+            bar(f"battles it{it}", n, self.recipe.battles_per_iteration)
+        summary.pulls = {d: dict(v) for d, v in pulls.items()}
+        self.store.set_state(f"bandit_after_it{it}", self.allocator.state_dict())
+        return summary
+
+    def _progress_reward(self, ch: dict[str, tuple[str, float]], b: Any, targets: set[str]) -> float:
+        """Learning progress: change of the target's win rate on this cluster, recent vs older window."""
+        won = 1.0 if (b.winner == "model_a") == (b.model_a in targets) and b.winner != "tie" else 0.5 if b.winner == "tie" else 0.0
+        hist = self._progress_history[ch["clusters"][0]]
+        hist.append(won)
+        w = 4
+        if len(hist) < 2 * w:
+            return 0.5  # optimistic until there is history
+        recent, older = np.mean(hist[-w:]), np.mean(hist[-2 * w : -w])
+        return float(min(1.0, abs(recent - older) * 2))
+
+    async def _simulate_user(self, prompt: Prompt, persona: str) -> Prompt:
+        """Extend a prompt with follow-up user turns written by the simulated user under ``persona``.
+
+        Follow-ups depend on the prompt and persona only (not on either contestant's answer), so both sides
+        of a battle answer the same conversation; they are content-addressed like every request.
+        """
+        from banditarena.models import make_backend
+        from banditarena.models.base import ChatRequest
+        from banditarena.types import Strategy, stable_hash
+
+        us = self.recipe.user_simulator
+        assert us is not None
+        backend = getattr(self, "_user_backend", None)
+        if backend is None:
+            backend = self._user_backend = make_backend(us.endpoint.backend, us.endpoint.model, **us.endpoint.options(self.recipe.base_dir))
+        turns = list(prompt.user_turns)
+        strategy = Strategy(name=f"user:{persona}", system_prompt=us.personas[persona], temperature=0.0, max_tokens=us.max_tokens)
+        while len(turns) < us.turns:
+            ask = ("Here is the conversation so far, as the user's messages:\n\n" + "\n\n".join(f"User: {t}" for t in turns)
+                   + "\n\nWrite the user's next message: one natural follow-up question or request. Output only the message.")
+            req = ChatRequest(prompt.id, len(turns), [{"role": "system", "content": us.personas[persona]}, {"role": "user", "content": ask}])
+            key = backend.cache_key(req, strategy)
+            cached = self.store.get_completions([key])
+            comp = cached.get(key) or (await backend.acomplete([req], strategy))[0]
+            if key not in cached:
+                self.store.put_completions([(key, comp, f"user-simulator/{persona}", prompt.id)])
+            if not comp.ok or not comp.text.strip():
+                break
+            turns.append(comp.text.strip())
+        pid = f"{prompt.id}~{persona}~{stable_hash(turns, 8)}"
+        return Prompt(pid, [{"role": "user", "content": t} for t in turns], prompt.category, prompt.cluster,
+                      prompt.reference, prompt.source, {**prompt.meta, "persona": persona, "base_prompt": prompt.id})
+
+    # ------------------------------------------------------------------ evaluation
+    async def _evaluate(self, it: int, model: str) -> ArenaResult:
+        target = self.target_contestant(it, model, None)
+        target = Contestant(self.target_name(it), target.backend, target.model, target.strategy, target.options)
+        opps = [o for o in self.opponents if o.name in self.eval_opponents]
+        arena = Arena(self.store, [target, *opps], self.judge, seed=self.recipe.seed, progress=self.progress, tag="eval")
+        return await arena.arun([Match(p, target.name, o.name) for p in self.test for o in opps])
+
+    def elo_table(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        from banditarena.ratings import fit_bt
+
+        battles = self.store.battles("eval", valid_only=True)
+        if battles.empty:
+            raise DataError(f"{self.store.path}: no valid evaluation battles")
+        lb = fit_bt(battles[["model_a", "model_b", "winner"]], bootstrap=self.recipe.eval.bootstrap, seed=self.recipe.seed)
+        import pandas as pd
+
+        rows = []
+        for it in range(self.recipe.iterations + 1):
+            name = self.target_name(it)
+            if name in lb.index:
+                r = lb.loc[name]
+                rows.append({"iteration": it, "model": name, "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+        return pd.DataFrame(rows), lb
+
+    # ------------------------------------------------------------------ training
+    def _train(self, it: int, model: str, sel: Any) -> str:
+        out = self.run_dir / "checkpoints" / f"it{it}"
+        done = out / "DONE"
+        if done.exists():
+            return json.loads(done.read_text())["checkpoint"]
+        tc = self.recipe.training
+        from banditarena.models.hub import resolve_llm
+        from banditarena.training import train_dpo, train_sft
+
+        current = resolve_llm(model)
+        history: dict[str, Any] = {}
+        if tc.sft and sel.sft:
+            r = train_sft(current, sel.sft, out / "sft", lora=tc.lora, epochs=tc.epochs, lr=tc.learning_rate,
+                          batch_size=tc.batch_size, max_length=tc.max_length, seed=self.recipe.seed + it,
+                          extra_args={"max_steps": tc.max_steps} if tc.max_steps > 0 else None)
+            current = str(r.path)
+            history["sft_loss"] = r.losses
+        if tc.dpo and sel.dpo:
+            r = train_dpo(current, sel.dpo, out / "dpo", lora=tc.lora, nll_alpha=tc.nll_alpha, beta=tc.beta,
+                          epochs=tc.epochs, lr=tc.dpo_learning_rate, batch_size=tc.batch_size,
+                          max_length=tc.max_length, seed=self.recipe.seed + it,
+                          extra_args={"max_steps": tc.max_steps} if tc.max_steps > 0 else None)
+            current = str(r.path)
+            history["dpo_loss"] = r.losses
+        if current == resolve_llm(model):
+            self.warnings.append(f"iteration {it}: no training data passed selection; the target is unchanged")
+        done.parent.mkdir(parents=True, exist_ok=True)
+        done.write_text(json.dumps({"checkpoint": current, **history}))
+        return current
+
+    # ------------------------------------------------------------------ the loop
+    async def arun(self) -> FlywheelResult:
+        summaries: list[IterationSummary] = []
+        model = self.recipe.target.model
+        if self.evaluate_enabled:
+            await self._evaluate(0, model)
+        for it in range(1, self.recipe.iterations + 1):
+            s = await self._battle_iteration(it, model)
+            if s.battles == 0:
+                raise DataError(f"iteration {it}: no battle could be fought (see failures in {self.store.path})")
+            battles = self.store.battles(f"it{it}")
+            gens_df = self.store.generations()
+            from banditarena.types import Generation
+
+            gens = {(r.contestant, r.prompt_id): Generation(r.contestant, r.prompt_id, r.turns) for r in gens_df.itertuples()}
+            prompts = {p.id: p for p in self.store.prompts()}
+            targets = {n for n in set(battles["model_a"]) | set(battles["model_b"]) if n.startswith(self.target_name(it - 1))}
+            sel = select_training_data(battles, prompts, gens, targets, self.sel_cfg, test_prompts=self.test,
+                                       embedder=self._get_embedder())
+            export(sel, self.run_dir / "data" / f"it{it}")
+            s.sft_rows, s.dpo_rows, s.excluded = len(sel.sft), len(sel.dpo), len(sel.excluded)
+            if not sel.sft and not sel.dpo:
+                self.warnings.append(
+                    f"iteration {it}: no battle yielded training data at K={self.sel_cfg.sft_margin}/{self.sel_cfg.dpo_margin} "
+                    f"({s.battles} battles, {s.excluded} rows excluded)")
+            if self.train_enabled:
+                model = self._train(it, model, sel)
+            s.checkpoint = model
+            summaries.append(s)
+            if self.evaluate_enabled:
+                await self._evaluate(it, model)
+        if not self.evaluate_enabled:
+            import pandas as pd
+
+            empty = pd.DataFrame(columns=["iteration", "model", "rating", "ci_low", "ci_high"])
+            return FlywheelResult(summaries, empty, empty, self.store.decisions(self.recipe.name), self.warnings)
+        elo, lb = self.elo_table()
+        return FlywheelResult(summaries, elo, lb, self.store.decisions(self.recipe.name), self.warnings)
+
+    def _get_embedder(self) -> Any:
+        if self._embedder is None and self.sel_cfg.decontaminate:
+            from banditarena.prompts.embed import Embedder
+
+            self._embedder = Embedder()
+        return self._embedder
+
+    def run(self) -> FlywheelResult:
+        return asyncio.run(self.arun())
+
+
+def run_flywheel(recipe: FlywheelRecipe | str | Path, run_dir: str | Path, *, progress: bool = True,
+                 train: bool | None = None) -> FlywheelResult:
+    from banditarena.arena.progress import rich_progress
+
+    if not isinstance(recipe, FlywheelRecipe):
+        recipe = load_flywheel_recipe(recipe)
+    with rich_progress(progress) as prog:
+        return Flywheel(recipe, run_dir, progress=prog, train=train).run()
+
+
+__all__ = ["Flywheel", "FlywheelResult", "IterationSummary", "run_flywheel", "assign_clusters"]
