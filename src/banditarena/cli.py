@@ -174,6 +174,23 @@ def testset_build(
 
 @app.command()
 @_clean_errors
+def flywheel(
+    recipe: Path = typer.Argument(..., help="Flywheel recipe (YAML)."),
+    run_dir: Path = typer.Option(..., "--run-dir", help="Run directory (created; rerun to resume)."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+    train: Optional[bool] = typer.Option(None, help="Override the recipe's training.enabled."),
+) -> None:
+    """Arena Learning iterations: bandit-allocated battles, SFT/DPO data, TRL training, Elo per iteration."""
+    from banditarena.flywheel.loop import run_flywheel
+    from banditarena.flywheel.report import print_table, write_flywheel_report
+
+    result = run_flywheel(recipe, run_dir, progress=progress, train=train)
+    print_table(result)
+    typer.echo(f"report: {write_flywheel_report(run_dir, result)}")
+
+
+@app.command()
+@_clean_errors
 def demo(
     run_dir: Path = typer.Option(Path("runs/demo"), "--run-dir", help="Run directory (rerun to resume)."),
     progress: bool = typer.Option(True, help="Show progress bars."),

@@ -81,7 +81,10 @@ def test_endpoint_down_is_recorded_and_resumable(tmp_path):
         res, store = run_battles(rec, tmp_path / "run", progress=False)
         assert len(res.battles) == 0 and res.n_generation_failures > 0
         assert len(store.unresolved_failures()) > 0 and res.skipped
-        srv.down = False  # the endpoint comes back: the same command finishes the run
+        srv.down = False  # the endpoint comes back: the same command, rerun (a new process), finishes the run
+        import banditarena.models.openai as oa
+
+        oa._HEALTH.clear()  # a rerun is a new process: no circuit-breaker memory of the outage
         res2, store2 = run_battles(rec, tmp_path / "run", progress=False)
         assert len(res2.battles) == 18 and len(store2.unresolved_failures()) == 0
     finally:

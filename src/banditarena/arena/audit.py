@@ -46,13 +46,13 @@ def write_run_report(run_dir: str | Path, *, bootstrap: int = 100, seed: int = 0
                      title: str | None = None, sections: list[Any] | None = None) -> Path:
     """``report.html`` for a run: leaderboard with CIs, CI plot, win-rate heatmap, bias audit."""
     from banditarena.arena.service import leaderboard
-    from banditarena.ratings import winrate_matrix
+    from banditarena.ratings import win_rate_matrix
     from banditarena.report import write_report
 
     store = RunStore(run_dir, create=False)
     lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed)
     battles = store.battles(tag, valid_only=True)
-    wr = winrate_matrix(battles[["model_a", "model_b", "winner"]])
+    wr = win_rate_matrix(battles[["model_a", "model_b", "winner"]])
     audit = audit_for_report(run_audit(run_dir))
     counts = store.counts()
     meta = {

@@ -121,4 +121,7 @@ def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100
         if not name:
             raise ConfigError(f"anchor '{anchor}': expected MODEL=RATING")
         anchor_arg = (name, float(value))
-    return fit_bt(battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
+    try:
+        return fit_bt(battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
+    except ValueError as exc:  # the ratings core's RatingsInputError: one line, names the row/model
+        raise DataError(f"{store.path}: {exc}") from exc

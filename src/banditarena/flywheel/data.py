@@ -138,15 +138,14 @@ def select_training_data(
         from banditarena.prompts.testset import decontaminate
 
         uniq = list({p.id: p for _, p, _ in kept}.values())
-        _, removed = decontaminate(uniq, list(test_prompts), embedder, threshold=cfg.decontam_threshold)
-        bad = {r["id"] if isinstance(r, dict) else r: r for r in removed}
-        if bad:
+        removed = {c.prompt.id: c for c in decontaminate(uniq, list(test_prompts), embedder, threshold=cfg.decontam_threshold).removed}
+        if removed:
             keep2 = []
             for kind, p, info in kept:
-                if p.id in bad:
-                    r = bad[p.id]
-                    detail = f" (nearest test prompt {r.get('test_id')}, cosine {r.get('cosine', float('nan')):.3f})" if isinstance(r, dict) else ""
-                    out.excluded.append({"prompt_id": p.id, "kind": kind, "reason": f"contamination: too close to the test set{detail}"})
+                c = removed.get(p.id)
+                if c is not None:
+                    out.excluded.append({"prompt_id": p.id, "kind": kind, "reason":
+                                         f"contamination: nearest test prompt {c.test_id}, cosine {c.cosine:.3f}"})
                 else:
                     keep2.append((kind, p, info))
             kept = keep2

@@ -124,6 +124,8 @@ class Flywheel:
         (self.run_dir / "config.yaml").write_text(
             yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False), encoding="utf-8")
         self.judge = judge or build_judge(recipe.judge, recipe.base_dir)
+        self.store.set_meta("judge", self.judge.name)
+        self.store.set_meta("recipe_name", recipe.name)
         self.test = load_pool(recipe.eval.testset, seed=recipe.seed, base_dir=recipe.base_dir)
         test_ids = {p.id for p in self.test}
         pool = [p for p in load_pool(recipe.pool, seed=recipe.seed, base_dir=recipe.base_dir) if p.id not in test_ids]

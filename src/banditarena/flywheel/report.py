@@ -1,0 +1,72 @@
+"""The flywheel's table and report: Elo per iteration with CIs, data yield, bandit allocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from banditarena.flywheel.loop import FlywheelResult
+
+
+def yield_per_arm(decisions: pd.DataFrame) -> pd.DataFrame:
+    """battles and yield rate per (dimension, arm) from the decision log."""
+    import json
+
+    import pandas as pd
+
+    if decisions.empty:
+        return pd.DataFrame(columns=["dimension", "arm", "battles", "yield"])
+    d = decisions[decisions["dimension"] != "joint"].copy()
+    d["yielded"] = d["meta"].map(lambda m: json.loads(m).get("yield", 0) if isinstance(m, str) else 0)
+    g = d.groupby(["dimension", "arm"]).agg(battles=("yielded", "size"), **{"yield": ("yielded", "mean")})
+    return g.reset_index()
+
+
+def print_table(result: FlywheelResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="Arena Learning flywheel")
+    for col in ("iteration", "target Elo (95% CI)", "battles", "data yield", "SFT", "DPO", "bandit allocation (top arms)"):
+        t.add_column(col, justify="left" if col.startswith("bandit") else "right")
+    for r in result.table().itertuples():
+        elo = "-" if r.target_elo is None else f"{r.target_elo:.0f} ({r.ci_low:.0f}..{r.ci_high:.0f})"
+        y = "-" if r._6 is None else f"{r._6:.0%}"  # 'yield' column
+        t.add_row(str(r.iteration), elo, str(r.battles), y, str(r.sft), str(r.dpo), r.allocation or "-")
+    c = Console()
+    c.print(t)
+    for w in result.warnings:
+        c.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def write_flywheel_report(run_dir: str | Path, result: FlywheelResult) -> Path:
+    from banditarena.arena.audit import audit_for_report, run_audit
+    from banditarena.ratings import win_rate_matrix
+    from banditarena.report import plot_arm_pulls, plot_elo_over_iterations, plot_yield_per_arm, write_report
+    from banditarena.store import RunStore
+
+    run_dir = Path(run_dir)
+    figs = run_dir / "figures"
+    figs.mkdir(parents=True, exist_ok=True)
+    sections: list[Any] = []
+    table = result.table()
+    elo_png = plot_elo_over_iterations(result.elo, figs / "elo_over_iterations.png")
+    sections.append(("Target Elo over iterations", table, [elo_png]))
+    dec = result.decisions
+    if not dec.empty:
+        d = dec[dec["dimension"] != "joint"]
+        pulls_png = plot_arm_pulls(d[["step", "dimension", "arm", "reward"]], figs / "arm_pulls.png")
+        ypa = yield_per_arm(dec)
+        yield_png = plot_yield_per_arm(ypa, figs / "yield_per_arm.png")
+        sections.append(("Bandit allocation: arm pulls over time", None, [pulls_png]))
+        sections.append(("Data yield per arm", ypa, [yield_png]))
+    store = RunStore(run_dir, create=False)
+    battles = store.battles("eval", valid_only=True)
+    wr = win_rate_matrix(battles[["model_a", "model_b", "winner"]])
+    audit = audit_for_report(run_audit(run_dir))
+    meta = {"run directory": str(run_dir.resolve()), "judge": store.get_meta("judge") or "-", **store.counts()}
+    return write_report(run_dir, title="banditarena flywheel", leaderboard=result.leaderboard, winrate=wr,
+                        audit=audit, sections=sections, meta=meta)
