@@ -19,6 +19,7 @@ skipped this time; the run goes on, reports them, and a rerun retries them.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -305,7 +306,11 @@ class Arena:
             if k_ab not in got or k_ba not in got:
                 result.skipped.append(f"battle pending: judge '{self.judge.name}' failed on '{m.prompt.id}'")
                 continue
-            b = combine(got[k_ab], got[k_ba], m.model_a, m.model_b, self.judge.name)
+            # a judgment is content-addressed: the same two answers judged for other contestants (e.g. an
+            # unchanged checkpoint) reuse it, so bind it to this battle's contestants
+            j_ab = dataclasses.replace(got[k_ab], first=m.model_a, second=m.model_b)
+            j_ba = dataclasses.replace(got[k_ba], first=m.model_b, second=m.model_a)
+            b = combine(j_ab, j_ba, m.model_a, m.model_b, self.judge.name)
             b.prompt_id = m.prompt.id
             bid = stable_hash({"tag": self.tag, "p": m.prompt.id, "a": m.model_a, "b": m.model_b, "j": judge_id})
             self.store.put_battle(bid, b, tag=self.tag, seq=seq, keys=(k_ab, k_ba, ab.first.cache_key, ab.second.cache_key))

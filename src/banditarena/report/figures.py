@@ -579,7 +579,8 @@ def plot_length_bias(audit: Mapping[str, Any], path: str | Path, *, title: str |
         ]
         lo = np.array([a for a, _ in lo_hi])
         hi = np.array([b for _, b in lo_hi])
-        err = np.vstack([np.where(np.isfinite(lo), wr - lo, 0), np.where(np.isfinite(hi), hi - wr, 0)])
+        # clip: at a win rate of exactly 0 or 1 rounding can put the Wilson bound a hair past the point
+        err = np.clip(np.vstack([np.where(np.isfinite(lo), wr - lo, 0), np.where(np.isfinite(hi), hi - wr, 0)]), 0, None)
         label = _short(judge, 30)
         slope = per_judge[judge].get("length_bias_slope")
         if isinstance(slope, (int, float)) and math.isfinite(slope):
