@@ -1,1 +1,71 @@
-"""banditarena.prompts"""
+"""banditarena.prompts: prompt pools, dedup, embeddings, clustering and offline test sets (WizardArena).
+
+Light to import: sentence-transformers, scikit-learn and pandas load only inside the functions that use them.
+"""
+
+from banditarena.prompts.cluster import ClusterResult, assign_clusters, kmeans
+from banditarena.prompts.dedup import DedupResult, MinHasher, dedup_prompts, lsh_params, near_duplicate_pairs
+from banditarena.prompts.embed import Embedder, HashEmbedder, TextEncoder, prompt_texts
+from banditarena.prompts.loaders import (
+    NAMED_SETS,
+    LoadResult,
+    load_prompts,
+    load_prompts_report,
+    named_sets,
+    save_prompts,
+)
+from banditarena.prompts.testset import (
+    DEFAULT_RUBRIC,
+    Contaminated,
+    DecontamResult,
+    DifficultyScorer,
+    DifficultyScores,
+    MarginScorer,
+    RubricScorer,
+    TestSet,
+    build_testset,
+    decontaminate,
+    nearest_neighbours,
+    offline_diverse,
+    offline_hard,
+    parse_difficulty,
+    save_testset,
+    score_difficulty,
+)
+
+__all__ = [
+    "DEFAULT_RUBRIC",
+    "NAMED_SETS",
+    "ClusterResult",
+    "Contaminated",
+    "DecontamResult",
+    "DedupResult",
+    "DifficultyScorer",
+    "DifficultyScores",
+    "Embedder",
+    "HashEmbedder",
+    "LoadResult",
+    "MarginScorer",
+    "MinHasher",
+    "RubricScorer",
+    "TestSet",
+    "TextEncoder",
+    "assign_clusters",
+    "build_testset",
+    "decontaminate",
+    "dedup_prompts",
+    "kmeans",
+    "load_prompts",
+    "load_prompts_report",
+    "lsh_params",
+    "named_sets",
+    "near_duplicate_pairs",
+    "nearest_neighbours",
+    "offline_diverse",
+    "offline_hard",
+    "parse_difficulty",
+    "prompt_texts",
+    "save_prompts",
+    "save_testset",
+    "score_difficulty",
+]
