@@ -1,1 +1,108 @@
-"""banditarena.judges"""
+"""banditarena.judges: the judge protocol and every judge we ship.
+
+* :class:`PairwiseLLMJudge` - an LLM over any backend, our own prompt, 1-10 scores (+ optional verdict).
+* :class:`VerifierJudge` - checkable final answers against ``Prompt.reference``.
+* :class:`ReferenceSimilarityJudge` - embedding cosine to a reference answer (a proxy).
+* ``make_judge("recorded", paths=[...])`` - replays recorded single-answer scores
+  (:mod:`banditarena.judges.recorded`, e.g. arena_bench_v1's GPT-4 judgments).
+* :func:`combine` - two orders -> one :class:`~banditarena.types.Battle`.
+* :func:`bias_audit` - position/length/self-preference bias and invalid rate per judge.
+* :func:`make_judge` - build a judge from a recipe's ``kind`` and options.
+
+Importing this package loads no model library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from banditarena.errors import JudgeError
+from banditarena.judges.audit import bias_audit, bias_audit_table, judgments_frame
+from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.judges.combine import VERDICT_MARGIN, combine
+from banditarena.judges.llm import RETRYABLE_PREFIX, PairwiseLLMJudge, is_retryable
+from banditarena.judges.parsing import ParsedJudgment, parse_judgment
+from banditarena.judges.reference import ReferenceSimilarityJudge, VerifierJudge, extract_answer, is_correct
+from banditarena.types import Strategy
+
+_JUDGE_DECODING: dict[str, Any] = {"temperature": 0.0, "max_tokens": 400}
+
+def _recorded(**options: Any) -> Judge:
+    """The recorded-judgments judge (imported on use: it lives in its own module)."""
+    from banditarena.judges.recorded import RecordedJudge
+
+    return RecordedJudge(**options)
+
+
+_FACTORIES: dict[str, Callable[..., Judge]] = {
+    "llm": PairwiseLLMJudge,
+    "pairwise": PairwiseLLMJudge,
+    "verifier": VerifierJudge,
+    "similarity": ReferenceSimilarityJudge,
+    "reference_similarity": ReferenceSimilarityJudge,
+    "recorded": _recorded,
+}
+
+
+def register_judge(kind: str, factory: Callable[..., Judge]) -> None:
+    """Make ``make_judge(kind, **options)`` call ``factory(**options)`` (e.g. reward-model judges)."""
+    _FACTORIES[kind] = factory
+
+
+def judge_kinds() -> list[str]:
+    """The kinds :func:`make_judge` knows."""
+    return sorted(_FACTORIES)
+
+
+def make_judge(kind: str, **options: Any) -> Judge:
+    """Build a judge: ``"llm"``/``"pairwise"`` (needs ``backend=``), ``"verifier"``, ``"similarity"``,
+    ``"recorded"`` (needs ``paths=``), or any kind added with :func:`register_judge`.
+
+    For the LLM judge, ``temperature``, ``top_p`` and ``max_tokens`` may be given instead of a ``strategy``.
+    ``name=None`` means the judge's default name. Raises :class:`JudgeError` (one line) for an unknown kind or options the judge does not take.
+    """
+    factory = _FACTORIES.get(kind)
+    if factory is None:
+        raise JudgeError(f"unknown judge kind '{kind}' (known: {', '.join(judge_kinds())})")
+    if factory is PairwiseLLMJudge:
+        if "backend" not in options:
+            raise JudgeError(f"judge kind '{kind}' needs a 'backend' option (the judge model's backend)")
+        decoding = {k: options.pop(k) for k in ("temperature", "top_p", "max_tokens") if k in options}
+        if decoding:
+            if options.get("strategy") is not None:
+                raise JudgeError(f"judge kind '{kind}': give either 'strategy' or {sorted(decoding)}, not both")
+            try:
+                options["strategy"] = Strategy(name="judge", **{**_JUDGE_DECODING, **decoding})
+            except TypeError as exc:
+                raise JudgeError(f"judge kind '{kind}': bad decoding options {sorted(decoding)}: {exc}") from exc
+    options = {k: v for k, v in options.items() if not (k == "name" and v is None)}
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise JudgeError(f"judge kind '{kind}': bad options {sorted(options)}: {exc}") from exc
+    except ValueError as exc:
+        raise JudgeError(f"judge kind '{kind}': {exc}") from exc
+
+
+__all__ = [
+    "RETRYABLE_PREFIX",
+    "VERDICT_MARGIN",
+    "Judge",
+    "JudgeRequest",
+    "PairwiseLLMJudge",
+    "ParsedJudgment",
+    "ReferenceSimilarityJudge",
+    "VerifierJudge",
+    "bias_audit",
+    "bias_audit_table",
+    "combine",
+    "extract_answer",
+    "is_correct",
+    "is_retryable",
+    "judge_kinds",
+    "judgments_frame",
+    "make_judge",
+    "parse_judgment",
+    "register_judge",
+]
