@@ -1,0 +1,1 @@
+"""Tests of the bandit core (banditarena.bandits)."""
