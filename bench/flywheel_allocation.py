@@ -5,7 +5,7 @@ arena_bench_v1 prompts, and the judge replays GPT-4's real 1-10 scores of those 
 training data when the target loses by at least K points. Arms: prompt clusters (k-means over MiniLM
 embeddings) and opponents. Each policy runs the same budget over several seeds.
 
-    .venv/bin/python bench/flywheel_allocation.py [--budget 300] [--seeds 10] [--k 3]
+    .venv/bin/python bench/flywheel_allocation.py [--budget 120] [--seeds 10] [--k 3]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def recipe(policy: str, budget: int, k: float, seed: int, clusters: int) -> Flyw
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--budget", type=int, default=300)
+    ap.add_argument("--budget", type=int, default=120)
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--k", type=float, default=3.0)
     ap.add_argument("--clusters", type=int, default=8)

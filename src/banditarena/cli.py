@@ -37,6 +37,14 @@ def _clean_errors(fn: F) -> F:
         except BanditArenaError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except ValueError as exc:  # the pure cores' input errors (bandits, ratings): one line too
+            from banditarena.bandits import BanditInputError
+            from banditarena.ratings import RatingsInputError
+
+            if not isinstance(exc, (BanditInputError, RatingsInputError)):
+                raise
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(2) from None
         except KeyboardInterrupt:
             typer.echo("interrupted: everything finished so far is stored; rerun the same command to resume", err=True)
             raise typer.Exit(130) from None

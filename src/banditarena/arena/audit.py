@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ def run_audit(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     judge_model = store.get_meta("judge_model")
     judge_name = store.get_meta("judge")
     judge_models = {judge_name: judge_model} if judge_name and judge_model else None
-    return bias_audit(judgments, store.generations(), judge_models=judge_models)
+    contestant_models = json.loads(store.get_meta("contestant_models") or "{}")
+    return bias_audit(judgments, store.generations(), judge_models=judge_models, contestant_models=contestant_models)
 
 
 def audit_for_report(audit: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -259,7 +259,7 @@ class Arena:
     async def judge_matches(
         self, matches: Sequence[Match], gens: dict[tuple[str, str], Generation], result: ArenaResult
     ) -> list[Battle]:
-        from banditarena.judges import combine
+        from banditarena.judges import combine, is_retryable
 
         ready = []
         for m in matches:
@@ -288,7 +288,7 @@ class Arena:
                 js = await self.judge.ajudge([r for _, r in chunk])
             for (k, r), j in zip(chunk, js, strict=True):
                 j.cache_key = k
-                if not j.ok and not j.raw:  # nothing came back (endpoint failure): retry on the next run
+                if is_retryable(j):  # nothing usable came back (endpoint failure): retry on the next run
                     result.n_judge_failures += 1
                     self.store.record_failure(k, "judgment", self.judge.name, r.prompt.id, j.error or "no output")
                     continue

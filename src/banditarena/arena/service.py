@@ -104,6 +104,11 @@ def run_battles(
         result = arena.run(matches)
     store.set_meta("recipe_name", recipe.name)
     store.set_meta("judge", judge.name)
+    if getattr(judge, "model", None):
+        store.set_meta("judge_model", str(judge.model))
+    import json
+
+    store.set_meta("contestant_models", json.dumps({c.name: c.model for c in contestants}))
     return result, store
 
 

@@ -58,7 +58,7 @@ def make_policy(name: str, n_arms: int, *, seed: int = 0, **params: Any) -> Any:
         raise ConfigError(f"unknown bandit policy '{name}' (known: {', '.join(POLICIES)})")
     try:
         return classes[name](n_arms=n_arms, seed=seed, **params)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"bandit policy '{name}': bad parameters {sorted(params)} ({exc})") from exc
 
 

@@ -196,22 +196,36 @@ class Flywheel:
         step0 = (it - 1) * budget
         step = 0
         pulls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        while step < budget and any(by_cluster.values()):
+        fought: set[tuple[str, str, str]] = set()  # (prompt, target strategy, opponent) battled this iteration
+
+        def next_prompt(cluster: str, strat: str, opp: str) -> Prompt | None:
+            for p in by_cluster.get(cluster, ()):
+                if (p.id, strat, opp) not in fought:
+                    return p
+            return None
+
+        while step < budget:
             n = min(self.recipe.bandit.batch, budget - step)
             choices = self.allocator.select(n)
             matches, used = [], []
             for ch in choices:
-                cluster = ch["clusters"][0]
-                if not by_cluster.get(cluster):  # exhausted in this split: the least-used cluster with prompts
-                    avail = [c for c in self.clusters if by_cluster.get(c)]
+                cluster, strat, opp = ch["clusters"][0], ch["strategies"][0], ch["opponents"][0]
+                prompt = next_prompt(cluster, strat, opp)
+                if prompt is None:  # this cluster is used up for that opponent: the least-used cluster that is not
+                    avail = [c for c in self.clusters if next_prompt(c, strat, opp) is not None]
+                    if not avail:
+                        continue
                     cluster = min(avail, key=lambda c: (pulls["clusters"].get(c, 0), c))
                     ch = {**ch, "clusters": (cluster, ch["clusters"][1])}
-                prompt = by_cluster[cluster].pop(0)
-                strat = ch["strategies"][0]
+                    prompt = next_prompt(cluster, strat, opp)
+                    assert prompt is not None
+                fought.add((prompt.id, strat, opp))
                 if strat in personas:
                     prompt = await self._simulate_user(prompt, strat)
-                matches.append(Match(prompt, targets[strat].name, ch["opponents"][0]))
+                matches.append(Match(prompt, targets[strat].name, opp))
                 used.append(ch)
+            if not matches:
+                break
             res: ArenaResult = await arena.arun(matches)
             by_key = {(b.prompt_id, b.model_a, b.model_b): b for b in res.battles}
             upd_choices, rewards = [], []
@@ -236,8 +250,8 @@ class Flywheel:
                         propensity=prop, reward=r, meta={"iteration": it, "prompt_id": m.prompt.id, "yield": int(y)})
             self.allocator.update(upd_choices, rewards)
             summary.judge_calls += 2 * len(res.battles)
-            step += n
-            bar(f"battles it{it}", n, self.recipe.battles_per_iteration)
+            step += len(matches)
+            bar(f"battles it{it}", len(matches), self.recipe.battles_per_iteration)
         summary.pulls = {d: dict(v) for d, v in pulls.items()}
         self.store.set_state(f"bandit_after_it{it}", self.allocator.state_dict())
         return summary
