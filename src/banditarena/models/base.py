@@ -61,5 +61,23 @@ class Backend(ABC):
         """Synchronous convenience wrapper."""
         return asyncio.run(self.acomplete(requests, strategy))
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections/models."""
+
+
+def with_system_prompt(messages: list[Message], strategy: Strategy) -> list[Message]:
+    """The messages to send: the strategy's system prompt first unless the conversation already has one.
+
+    The arena normally puts the system prompt into :attr:`ChatRequest.messages` itself; this keeps a backend
+    correct when it is called directly with bare user turns.
+    """
+    if strategy.system_prompt and not (messages and messages[0].get("role") == "system"):
+        return [{"role": "system", "content": strategy.system_prompt}, *messages]
+    return list(messages)
+
+
+def request_seed(request: ChatRequest) -> int:
+    """The request's sampling seed; without one, a seed derived from its content (same request, same seed)."""
+    if request.seed is not None:
+        return int(request.seed)
+    return int(stable_hash({"prompt_id": request.prompt_id, "turn": request.turn, "m": request.messages}, 15), 16)

@@ -1,0 +1,395 @@
+"""OpenAI-compatible chat backend (vLLM, SGLang, llama.cpp, Ollama, OpenAI...) over plain ``httpx``.
+
+Every request is a ``POST {base_url}/chat/completions``. Robustness rules:
+
+* **Concurrency** is limited per endpoint: every :class:`OpenAIBackend` pointing at the same ``base_url``
+  inside one event loop shares one limiter, whose capacity is the smallest ``concurrency`` any of them asked
+  for. The limiter is held only while a request is in flight, never while backing off.
+* **Timeouts**: ``timeout_s`` is a hard deadline for one attempt (connect + send + wait + read).
+* **Retries**: 429, 408, 5xx, timeouts and connection errors are retried up to ``max_retries`` times with
+  exponential backoff and full jitter (``uniform(0, min(backoff_max_s, backoff_base_s * 2**attempt))``),
+  waiting at least ``Retry-After`` when the server sends one (capped at ``backoff_max_s``). Other 4xx
+  answers (bad request, unknown model, bad key) fail at once.
+* **Failures never raise**: after the last retry the request comes back as ``Completion(error=...)`` with a
+  one-line message naming the model, the base_url and the last status or exception. The arena records it
+  as a resumable failure.
+* **Circuit breaker** (per base_url, process-wide): after ``breaker_threshold`` consecutive attempts that
+  got no usable answer (timeouts, connection errors, 5xx), further attempts fail at once, without being
+  sent, for ``breaker_cooldown_s`` seconds; so an endpoint that stays down costs one round of timeouts,
+  not hours. Any HTTP answer other than a 5xx (a success, a 429, a 4xx) proves the endpoint alive and
+  resets the count. After the cool-down the next failing attempt opens it again at once.
+
+``identity()`` is ``{"backend": "openai", "model": ..., "extra_body": ...}``: it leaves out the API key, the
+timeouts, the retry settings, the concurrency *and the base_url*, so the same model served from another
+host or port reuses the cached generations. Give two different models different ``model`` names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import time
+import weakref
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from banditarena.errors import ConfigError, ModelError
+from banditarena.models.base import Backend, ChatRequest, with_system_prompt
+from banditarena.types import Completion, Strategy
+
+_RETRY_STATUSES = frozenset({408, 429})
+
+
+class _Limiter:
+    """An async counting limiter whose capacity can only shrink (the smallest requested limit wins)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.active = 0
+        self._cond = asyncio.Condition()
+
+    def lower_to(self, capacity: int) -> None:
+        self.capacity = min(self.capacity, capacity)
+
+    async def __aenter__(self) -> None:
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.active < self.capacity)
+            self.active += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._cond:
+            self.active -= 1
+            self._cond.notify(1)
+
+
+@dataclass
+class _Health:
+    """Circuit-breaker state of one base_url, shared process-wide (an endpoint is down for every loop)."""
+
+    consecutive_failures: int = 0
+    open_until: float = 0.0
+
+    def is_open(self) -> bool:
+        return bool(self.open_until) and time.monotonic() < self.open_until
+
+
+@dataclass
+class _Endpoint:
+    """State shared by every backend talking to one base_url inside one event loop."""
+
+    limiter: _Limiter
+    health: _Health
+    stats: Counter[str] = field(default_factory=Counter)
+
+
+_HEALTH: dict[str, _Health] = {}
+# event loop -> base_url -> shared endpoint state (asyncio primitives belong to one loop; dies with it)
+_ENDPOINTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Endpoint]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _endpoint(base_url: str, concurrency: int) -> _Endpoint:
+    loop = asyncio.get_running_loop()
+    per_loop = _ENDPOINTS.setdefault(loop, {})
+    ep = per_loop.get(base_url)
+    if ep is None:
+        ep = per_loop[base_url] = _Endpoint(_Limiter(concurrency), _HEALTH.setdefault(base_url, _Health()))
+    else:
+        ep.limiter.lower_to(concurrency)
+    return ep
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+class OpenAIBackend(Backend):
+    """Chat completions from any OpenAI-compatible HTTP endpoint.
+
+    Args:
+        model: model name sent in the request body (and part of the cache identity).
+        base_url: endpoint root, e.g. ``http://127.0.0.1:8000/v1`` (``/chat/completions`` is appended).
+        api_key_env: *name* of the environment variable holding the API key (sent as a Bearer token).
+            None: no key. A named but unset/empty variable raises :class:`ModelError` here.
+        concurrency: maximum requests in flight to this ``base_url`` (shared, smallest wins).
+        timeout_s: hard deadline of one attempt, in seconds.
+        max_retries: retries after the first attempt on 429/408/5xx/timeouts/connection errors.
+        backoff_base_s, backoff_max_s: exponential backoff with full jitter between attempts.
+        extra_body: extra JSON fields merged into every request body (e.g. ``{"top_k": 20}``).
+        breaker_threshold: consecutive failed attempts (timeouts, connection errors, 5xx) at this base_url
+            that open its circuit breaker (0 disables it).
+        breaker_cooldown_s: how long an open breaker fails requests without sending them.
+        jitter_seed: seed of the backoff jitter (None: fresh entropy; jitter never affects outputs).
+
+    Attributes:
+        stats: a ``Counter`` of this backend's ``requests``, ``attempts``, ``retries``, ``ok``, ``failed``,
+            ``timeouts``, ``connection_errors``, ``http_<status>`` answers and ``breaker_rejections``.
+
+    ``Strategy.n`` is not sent (one completion per request; the arena asks again with other seeds).
+    """
+
+    kind: ClassVar[str] = "openai"
+
+    def __init__(
+        self,
+        model: str,
+        base_url: str,
+        api_key_env: str | None = None,
+        concurrency: int = 8,
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+        extra_body: dict[str, Any] | None = None,
+        breaker_threshold: int = 20,
+        breaker_cooldown_s: float = 30.0,
+        jitter_seed: int | None = None,
+    ) -> None:
+        super().__init__(model)
+        if not model:
+            raise ConfigError("openai backend: 'model' is empty")
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"openai backend for model '{model}': base_url {base_url!r} must start with http(s)://")
+        for name, value, lo in (
+            ("concurrency", concurrency, 1),
+            ("max_retries", max_retries, 0),
+            ("breaker_threshold", breaker_threshold, 0),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or value < lo:
+                raise ConfigError(f"openai backend for model '{model}': {name}={value!r} must be an integer >= {lo}")
+        for name, value in (("timeout_s", timeout_s), ("backoff_max_s", backoff_max_s)):
+            if not value > 0:
+                raise ConfigError(f"openai backend for model '{model}': {name}={value!r} must be > 0")
+        for name, value in (("backoff_base_s", backoff_base_s), ("breaker_cooldown_s", breaker_cooldown_s)):
+            if not value >= 0:
+                raise ConfigError(f"openai backend for model '{model}': {name}={value!r} must be >= 0")
+        if extra_body is not None and not isinstance(extra_body, dict):
+            raise ConfigError(f"openai backend for model '{model}': extra_body must be a mapping")
+
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + "/chat/completions"
+        self.api_key_env = api_key_env
+        self.concurrency = concurrency
+        self.timeout_s = float(timeout_s)
+        self.max_retries = max_retries
+        self.backoff_base_s = float(backoff_base_s)
+        self.backoff_max_s = float(backoff_max_s)
+        self.extra_body = dict(extra_body or {})
+        self.breaker_threshold = breaker_threshold
+        self.breaker_cooldown_s = float(breaker_cooldown_s)
+        self._rng = random.Random(jitter_seed)
+        self._headers: dict[str, str] = {}
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:
+                raise ModelError(
+                    f"openai backend for model '{model}': environment variable '{api_key_env}' "
+                    f"(api_key_env) is not set"
+                )
+            self._headers["Authorization"] = f"Bearer {key}"
+        self.stats: Counter[str] = Counter()
+        # one httpx client per event loop (a client's connections belong to the loop that opened them)
+        self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], httpx.AsyncClient]] = {}
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+
+    def identity(self) -> dict[str, Any]:
+        """Cache identity: backend kind, model and extra_body; never the key, base_url or timing settings."""
+        ident = super().identity()
+        if self.extra_body:
+            ident["extra_body"] = self.extra_body
+        return ident
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        for key, (ref, _client) in list(self._clients.items()):
+            if ref() is None or ref().is_closed():  # type: ignore[union-attr]
+                del self._clients[key]  # its loop is gone; so are its connections
+        entry = self._clients.get(id(loop))
+        if entry is not None and entry[0]() is loop:
+            return entry[1]
+        client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout_s),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=max(self.concurrency, 8)),
+            headers=self._headers,
+        )
+        self._clients[id(loop)] = (weakref.ref(loop), client)
+        return client
+
+    def payload(self, request: ChatRequest, strategy: Strategy) -> dict[str, Any]:
+        """The JSON body sent for one request."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": with_system_prompt(request.messages, strategy),
+            "temperature": strategy.temperature,
+            "top_p": strategy.top_p,
+            "max_tokens": strategy.max_tokens,
+        }
+        if request.seed is not None:
+            body["seed"] = int(request.seed)
+        body.update(self.extra_body)
+        return body
+
+    def _backoff_s(self, attempt: int, retry_after: float | None) -> float:
+        delay = self._rng.uniform(0.0, min(self.backoff_max_s, self.backoff_base_s * (2**attempt)))
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, self.backoff_max_s))
+        return delay
+
+    def _fail(self, ep: _Endpoint, what: str) -> Completion:
+        self._count(ep, "failed")
+        return Completion(error=f"openai model '{self.model}' at {self.base_url}: {what}")
+
+    def _attempt_failed(self, ep: _Endpoint) -> None:
+        """An attempt got no usable answer (timeout, connection error, 5xx): feed the breaker."""
+        health = ep.health
+        health.consecutive_failures += 1
+        if self.breaker_threshold and health.consecutive_failures >= self.breaker_threshold:
+            health.open_until = time.monotonic() + self.breaker_cooldown_s
+
+    @staticmethod
+    def _alive(ep: _Endpoint) -> None:
+        ep.health.consecutive_failures = 0
+        ep.health.open_until = 0.0
+
+    def _count(self, ep: _Endpoint, key: str) -> None:
+        self.stats[key] += 1
+        ep.stats[key] += 1
+
+    async def _complete_one(
+        self, client: httpx.AsyncClient, ep: _Endpoint, request: ChatRequest, strategy: Strategy
+    ) -> Completion:
+        self._count(ep, "requests")
+        body = self.payload(request, strategy)
+        last = "no attempt made"
+        attempts = 0
+        for attempt in range(self.max_retries + 1):
+            retry_after: float | None = None
+            response: httpx.Response | None = None
+            async with ep.limiter:
+                if ep.health.is_open():
+                    self._count(ep, "breaker_rejections")
+                    note = f"; last: {last}" if attempts else ""
+                    return self._fail(
+                        ep,
+                        f"endpoint down, not sent (circuit open after {ep.health.consecutive_failures} "
+                        f"consecutive failed attempts, cool-down {self.breaker_cooldown_s:g}s){note}",
+                    )
+                attempts += 1
+                self._count(ep, "attempts")
+                t0 = time.perf_counter()
+                try:
+                    response = await asyncio.wait_for(client.post(self.url, json=body), self.timeout_s)
+                except (asyncio.TimeoutError, httpx.TimeoutException):
+                    self._count(ep, "timeouts")
+                    last = f"timeout after {self.timeout_s:g}s"
+                except httpx.TransportError as exc:  # connection refused/reset, protocol errors
+                    self._count(ep, "connection_errors")
+                    last = f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection error'}"
+                latency = time.perf_counter() - t0
+            if response is None:
+                self._attempt_failed(ep)
+            else:
+                status = response.status_code
+                if status == 200:
+                    return self._parse(ep, response, latency)
+                self._count(ep, f"http_{status}")
+                last = f"HTTP {status}: {_one_line(response.text)}"
+                if status >= 500:
+                    self._attempt_failed(ep)
+                else:
+                    self._alive(ep)
+                if status not in _RETRY_STATUSES and status < 500:
+                    return self._fail(ep, last)  # bad request/model/key: retrying cannot help
+                retry_after = _retry_after_s(response.headers.get("retry-after"))
+            if attempt < self.max_retries:
+                self._count(ep, "retries")
+                await asyncio.sleep(self._backoff_s(attempt, retry_after))
+        return self._fail(ep, f"failed after {attempts} attempts, last: {last}")
+
+    def _parse(self, ep: _Endpoint, response: httpx.Response, latency: float) -> Completion:
+        try:
+            data = response.json()
+            message = data["choices"][0]["message"]
+            text = message.get("content") or ""
+            usage = data.get("usage") or {}
+            tokens = int(usage.get("completion_tokens") or 0)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            self._alive(ep)
+            return self._fail(ep, f"malformed response ({type(exc).__name__}): {_one_line(response.text)}")
+        self._alive(ep)
+        self._count(ep, "ok")
+        return Completion(text=text, tokens=tokens, latency_s=latency)
+
+    # -- public API -----------------------------------------------------------------------------------------
+
+    async def acomplete(
+        self,
+        requests: list[ChatRequest],
+        strategy: Strategy,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Completion]:
+        """Send every request concurrently (bounded by the endpoint limiter); same order as ``requests``.
+
+        Never raises for endpoint trouble: failed requests come back with ``error`` set.
+        """
+        if not requests:
+            return []
+        client = self._client()
+        ep = _endpoint(self.base_url, self.concurrency)
+
+        async def run(req: ChatRequest) -> Completion:
+            out = await self._complete_one(client, ep, req, strategy)
+            if progress is not None:
+                progress(1)
+            return out
+
+        return list(await asyncio.gather(*(run(r) for r in requests)))
+
+    def complete(self, requests: list[ChatRequest], strategy: Strategy) -> list[Completion]:
+        """Synchronous wrapper: runs :meth:`acomplete` in a fresh event loop and closes its connections."""
+
+        async def run() -> list[Completion]:
+            try:
+                return await self.acomplete(requests, strategy)
+            finally:
+                await self.aclose()
+
+        return asyncio.run(run())
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections opened in the running event loop."""
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        entry = self._clients.pop(id(loop), None) if loop is not None else None
+        if entry is not None:
+            await entry[1].aclose()

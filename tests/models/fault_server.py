@@ -1,0 +1,209 @@
+"""A tiny OpenAI-compatible chat server with fault injection, for the model-backend tests.
+
+:class:`FaultServer` listens on ``127.0.0.1`` (a free port), answers ``POST /v1/chat/completions`` with a
+deterministic echo of the last user message, and answers a configurable share of requests with HTTP 429
+(with a ``Retry-After`` header), HTTP 500, or a hang (no answer until the client gives up). Which request
+gets which fault is drawn from a seeded RNG, or scripted exactly with ``script``. Everything received is
+counted, so a test can check that every request either completed or was reported as a counted failure::
+
+    with FaultServer(p_429=0.2, p_500=0.2, p_hang=0.05, seed=0) as srv:
+        backend = OpenAIBackend("echo", srv.base_url, timeout_s=0.5, backoff_base_s=0.01)
+        ...
+        srv.counts  # Counter({"ok": ..., "429": ..., "500": ..., "hang": ...})
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OUTCOMES = ("ok", "429", "500", "hang", "bad_request")
+
+
+class FaultServer:
+    """Threaded fake chat-completions server; use as a context manager or call :meth:`start`/:meth:`stop`.
+
+    Args:
+        p_429, p_500, p_hang: share of requests answered with 429, 500, or left hanging.
+        seed: seed of the fault draws (same seed and request order, same faults).
+        script: outcomes (from :data:`OUTCOMES`) for the first requests, in arrival order; the
+            probabilities apply after it runs out.
+        retry_after: value of the ``Retry-After`` header on 429 answers (None: no header).
+        delay_s: service time added to every successful answer.
+        hang_s: how long a hanging request is held before the connection is closed without an answer.
+        api_key: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
+    """
+
+    def __init__(
+        self,
+        p_429: float = 0.0,
+        p_500: float = 0.0,
+        p_hang: float = 0.0,
+        seed: int = 0,
+        script: list[str] | None = None,
+        retry_after: str | None = "0",
+        delay_s: float = 0.0,
+        hang_s: float = 30.0,
+        api_key: str | None = None,
+    ) -> None:
+        if p_429 < 0 or p_500 < 0 or p_hang < 0 or p_429 + p_500 + p_hang > 1:
+            raise ValueError("fault probabilities must be >= 0 and sum to <= 1")
+        bad = [s for s in (script or []) if s not in OUTCOMES]
+        if bad:
+            raise ValueError(f"unknown scripted outcome {bad[0]!r} (known: {', '.join(OUTCOMES)})")
+        self.p_429, self.p_500, self.p_hang = p_429, p_500, p_hang
+        self.script = list(script or [])
+        self.retry_after = retry_after
+        self.delay_s = delay_s
+        self.hang_s = hang_s
+        self.api_key = api_key
+        self.counts: Counter[str] = Counter()
+        self.bodies: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/v1``"""
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FaultServer:
+        handler = _make_handler(self)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._httpd.daemon_threads = True
+        self._httpd.request_queue_size = 128
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # releases hanging handlers
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FaultServer:  # noqa: PYI034 - Python 3.10 has no typing.Self
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- behaviour ------------------------------------------------------------------------------------------
+
+    def _draw(self) -> str:
+        with self._lock:
+            if self.script:
+                outcome = self.script.pop(0)
+            else:
+                u = self._rng.random()
+                if u < self.p_429:
+                    outcome = "429"
+                elif u < self.p_429 + self.p_500:
+                    outcome = "500"
+                elif u < self.p_429 + self.p_500 + self.p_hang:
+                    outcome = "hang"
+                else:
+                    outcome = "ok"
+            self.counts[outcome] += 1
+            self.counts["received"] += 1
+            return outcome
+
+    @staticmethod
+    def answer_for(body: dict[str, Any]) -> str:
+        """The deterministic text a successful request gets back."""
+        users = [m.get("content", "") for m in body.get("messages", []) if m.get("role") == "user"]
+        last = users[-1] if users else ""
+        return f"echo({body.get('model')}, seed={body.get('seed')}): {last}"
+
+
+def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            blob = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(blob)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(blob)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if not self.path.rstrip("/").endswith("/chat/completions"):
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except json.JSONDecodeError:
+                self._send(400, {"error": {"message": "invalid JSON body"}})
+                return
+            with server._lock:
+                server.bodies.append(body)
+                server.in_flight += 1
+                server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+            try:
+                self._answer(body)
+            finally:
+                with server._lock:
+                    server.in_flight -= 1
+
+        def _answer(self, body: dict[str, Any]) -> None:
+            if server.api_key is not None and self.headers.get("Authorization") != f"Bearer {server.api_key}":
+                with server._lock:
+                    server.counts["401"] += 1
+                self._send(401, {"error": {"message": "invalid api key"}})
+                return
+            outcome = server._draw()
+            if outcome == "429":
+                headers = {"Retry-After": server.retry_after} if server.retry_after is not None else {}
+                self._send(429, {"error": {"message": "rate limited"}}, headers)
+            elif outcome == "500":
+                self._send(500, {"error": {"message": "injected server error"}})
+            elif outcome == "bad_request":
+                self._send(400, {"error": {"message": "injected bad request"}})
+            elif outcome == "hang":
+                server._stopping.wait(server.hang_s)
+                self.close_connection = True
+            else:
+                if server.delay_s:
+                    time.sleep(server.delay_s)
+                text = server.answer_for(body)
+                self._send(200, {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": len(text.split()),
+                              "total_tokens": 1 + len(text.split())},
+                })
+
+    return Handler
