@@ -25,18 +25,21 @@ $(STAMP): pyproject.toml
 # llama-cpp-python's OpenAI-compatible server, for the real-server integration test (builds from source
 # once, ~5 minutes; pip caches the wheel).
 $(SERVER_STAMP): $(STAMP)
-	$(BIN)/pip install -q "llama-cpp-python[server]"
+	$(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
 	touch $(SERVER_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/banditarena demo --run-dir runs/demo
 
 test: $(STAMP) $(SERVER_STAMP)
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP)
-	$(BIN)/pip install -q -r bench/requirements.txt
-	@echo "run e.g. $(BIN)/python bench/ratings.py"
+# Peer packages for the side-by-side benchmarks (bench/*.py print their tables).
+bench: $(STAMP) $(SERVER_STAMP)
+	$(BIN)/pip install -q --no-deps -r bench/requirements-ratings.txt
+	$(BIN)/pip install -q -r bench/requirements-bandits.txt -r bench/requirements-prompts.txt
+	@echo "now run e.g. $(BIN)/python bench/ratings.py (see bench/README.md)"
 
 clean:
 	rm -rf $(VENV) runs

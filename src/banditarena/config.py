@@ -40,6 +40,7 @@ class EndpointConfig(_Model):
     max_retries: int = Field(5, ge=0)
     path: str | None = None  # replay: answer file
     batch_size: int = Field(8, ge=1)  # local
+    device: str = "cpu"  # local: "cpu", "cuda", "cuda:1", ...
 
     @model_validator(mode="after")
     def _check(self) -> EndpointConfig:
@@ -59,7 +60,7 @@ class EndpointConfig(_Model):
             }
         if self.backend == "replay":
             return {"path": str(resolve_path(self.path or "", base))}
-        return {"batch_size": self.batch_size}
+        return {"batch_size": self.batch_size, "device": self.device}
 
 
 class ContestantConfig(EndpointConfig):
