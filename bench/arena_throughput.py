@@ -18,7 +18,7 @@ Server settings: llama-cpp-python's server runs one completion at a time (an int
 requests on the server; ``--n_threads`` = all cores of the machine, ``--n_ctx 2048``. Both paths see the
 same queueing, so the comparison is fair at every c.
 
-``--fake`` replaces llama.cpp with the tests' instant fake server (tests/models/fault_server.py, in its own
+``--fake`` replaces llama.cpp with the tests' instant fake server (tests/support/fault_server.py, in its own
 process): the model costs nothing there, so the table shows the most requests/s each client path can drive,
 i.e. its per-request cost, free of the model's service-time noise.
 
@@ -175,7 +175,7 @@ def print_table(rows: list[Row], unit: str = "req/s") -> None:
 def start_fake_server() -> tuple[subprocess.Popen[str], str]:
     """The instant fake chat server in a child process (so it does not share this process's GIL)."""
     root = Path(__file__).resolve().parents[1]
-    code = ("import time; from tests.models.fault_server import FaultServer; s = FaultServer().start(); "
+    code = ("import time; from tests.support.fault_server import FaultServer; s = FaultServer().start(); "
             "print(s.base_url, flush=True); time.sleep(1e9)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     fake = None
     if args.fake:
         fake, base_url = start_fake_server()
-        label = "instant fake server (tests/models/fault_server.py, separate process, threaded)"
+        label = "instant fake server (tests/support/fault_server.py, separate process, threaded)"
     elif args.base_url is None:
         server = LlamaCppServer(smollm2_gguf(), n_ctx=2048, n_threads=args.n_threads).start()
         base_url = server.base_url

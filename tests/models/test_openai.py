@@ -12,7 +12,7 @@ from banditarena.models.base import ChatRequest
 from banditarena.models.llamacpp import free_port
 from banditarena.models.openai import OpenAIBackend, _retry_after_s
 from banditarena.types import Strategy
-from tests.models.fault_server import FaultServer
+from tests.support.fault_server import FaultServer
 
 FAST = {"timeout_s": 2.0, "backoff_base_s": 0.01, "backoff_max_s": 0.05, "jitter_seed": 0}
 
