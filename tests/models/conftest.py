@@ -14,27 +14,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
-def tiny_llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer llama with SmolLM2's tokenizer (and chat template), saved to a tmp dir."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from banditarena.models import hub
-
-    tok = AutoTokenizer.from_pretrained(str(hub.smollm2_checkpoint()))
-    torch.manual_seed(0)
-    cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id, tie_word_embeddings=True,
-    )
-    model = LlamaForCausalLM(cfg)
-    with torch.no_grad():  # sharper random logits: samples differ clearly between seeds
-        model.model.embed_tokens.weight.mul_(40.0)
-    out = tmp_path_factory.mktemp("tiny-llama")
-    model.save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
+def tiny_llama_dir(tiny_llama: Path) -> Path:
+    """A randomly initialised 2-layer llama with SmolLM2's tokenizer (the project-wide tiny model)."""
+    return tiny_llama
 
 
 @pytest.fixture(scope="session")

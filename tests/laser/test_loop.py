@@ -1,0 +1,115 @@
+"""The LASeR loop on a tiny random llama: resume, counted skips, bad input, results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import tiny_recipe
+
+from banditarena.errors import ConfigError, ModelError, StoreError
+from banditarena.laser import (
+    MethodRunner,
+    build_reward_model,
+    load_problems,
+    load_recipe,
+    run_laser,
+    selection_frequencies,
+    selection_over_time,
+)
+
+
+def test_resume_after_interruption_continues_identically(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama)
+    straight = run_laser(rec, tmp_path / "a", progress=False)
+    # the same run, interrupted after one iteration, then resumed by a fresh call
+    rc = load_recipe(rec)
+    train, dev, test = load_problems(rc)
+    rms = [build_reward_model(s) for s in rc.reward_models]
+    (tmp_path / "b").mkdir()
+    first = MethodRunner("laser", rc, rms, train, tmp_path / "b", str(tiny_llama), test=test, dev=dev)
+    st = first.run(stop_after=1)
+    assert st.iteration == 1 and not st.done
+    assert len(json.loads((tmp_path / "b" / "laser" / "state.json").read_text())["checkpoints"]) <= 1
+    resumed = run_laser(rec, tmp_path / "b", progress=False)
+
+    a, b = straight.selections, resumed.selections
+    assert len(a) == rc.loop.iterations * rc.loop.batch_size
+    assert a["arm"].tolist() == b["arm"].tolist()
+    assert a["prompt_id"].tolist() == b["prompt_id"].tolist()
+    ra, rb = a["reward"].astype(float).to_numpy(), b["reward"].astype(float).to_numpy()
+    assert np.allclose(ra, rb, equal_nan=True)
+    la, lb = straight.history["loss"].astype(float), resumed.history["loss"].astype(float)
+    assert np.allclose(la, lb, rtol=1e-4, equal_nan=True)
+    ta = straight.table.set_index("method")
+    tb = resumed.table.set_index("method")
+    assert ta.loc["laser", "accuracy"] == tb.loc["laser", "accuracy"]
+    assert ta.loc["laser", "rm_calls"] == tb.loc["laser", "rm_calls"] > 0
+    # one RM per batch: every prompt of an iteration has the same arm
+    assert (a.groupby("iteration")["arm"].nunique() == 1).all()
+    # a finished run is not redone
+    again = run_laser(rec, tmp_path / "b", progress=False)
+    assert again.selections["arm"].tolist() == b["arm"].tolist()
+    freq = selection_frequencies(a)
+    assert freq.to_numpy().sum() == pytest.approx(1.0)
+    sot = selection_over_time(a)
+    assert list(sot.columns) == ["step", "arm"] and len(sot) == rc.loop.iterations
+
+
+def test_nan_rm_and_all_tied_answers_are_counted_skips(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama, reward_models=[
+        {"name": "broken", "kind": "refsim", "method": "tokens", "corrupt_p": 1.0, "corrupt_mode": "nan"},
+        {"name": "verifier", "kind": "verifier"},
+    ], methods=["single"], data={"n_dev": 0})
+    res = run_laser(rec, tmp_path / "r", progress=False)
+    t = res.table.set_index("method")
+    n = 2 * 2  # iterations * batch_size
+    assert t.loc["single:broken", "nan_skips"] == n and t.loc["single:broken", "pairs"] == 0
+    # a random tiny model never answers correctly: the verifier ties every answer set
+    assert t.loc["single:verifier", "tie_skips"] == n and t.loc["single:verifier", "pairs"] == 0
+    hist = res.history
+    assert hist["n_rows"].sum() == 0 and hist["loss"].isna().all()
+    assert t.loc["single:broken", "rm_calls"] == n * 3  # the calls were spent and are counted
+
+
+def test_instance_mode_picks_per_prompt(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama, loop={"mode": "instance", "iterations": 1, "batch_size": 3},
+                      data={"n_test": 0, "n_dev": 0})
+    res = run_laser(rec, tmp_path / "i", progress=False)
+    sel = res.selections
+    assert len(sel) == 3 and sel["step"].tolist() == [0, 1, 2]
+    assert sel["reward"].notna().all() and ((sel["reward"] >= 0) & (sel["reward"] <= 1)).all()
+
+
+def test_empty_dev_set_with_best_single_is_a_clear_error(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama, methods=["best_single"], data={"n_dev": 0})
+    with pytest.raises(ConfigError, match="dev set is empty"):
+        run_laser(rec, tmp_path / "e", progress=False)
+    # the run dir now belongs to that recipe: another recipe is refused
+    with pytest.raises(StoreError, match="different recipe"):
+        run_laser(tiny_recipe(tiny_llama, name="other"), tmp_path / "e", progress=False)
+
+
+def test_failing_reward_model_load_raises_model_error(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama, reward_models=[
+        {"name": "ghost-rm", "kind": "likelihood", "model": str(tmp_path / "missing-checkpoint")}])
+    with pytest.raises(ModelError, match="ghost-rm"):
+        run_laser(rec, tmp_path / "f", progress=False)
+
+
+def test_recipe_errors_name_the_field(tiny_llama: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="pairs_m"):
+        load_recipe(tiny_recipe(tiny_llama, loop={"pairs_m": 9}))
+    with pytest.raises(ConfigError, match="policy.bogus"):
+        load_recipe(tiny_recipe(tiny_llama, policy={"bogus": 1}))
+    with pytest.raises(ConfigError, match="duplicate"):
+        load_recipe(tiny_recipe(tiny_llama, reward_models=[{"name": "a", "kind": "verifier"},
+                                                           {"name": "a", "kind": "verifier"}]))
+    bad = tmp_path / "r.yaml"
+    bad.write_text("name: x\nreward_models: [\n")
+    with pytest.raises(ConfigError, match="r.yaml"):
+        load_recipe(bad)
+    shipped = Path(__file__).resolve().parents[2] / "recipes" / "laser-arith.yaml"
+    assert len(load_recipe(shipped).reward_models) >= 4
