@@ -22,7 +22,10 @@ same queueing, so the comparison is fair at every c.
 process): the model costs nothing there, so the table shows the most requests/s each client path can drive,
 i.e. its per-request cost, free of the model's service-time noise.
 
-Adding a path (e.g. arena battles/s): write ``async def measure_x(ctx: BenchContext, c: int) -> Measure``
+``arena`` - whole battles through :class:`banditarena.arena.runner.Arena` (run store, cache keys, chunking,
+judging both orders with the offline verifier), counted in generation requests (2 per battle).
+
+Adding a path: write ``async def measure_x(ctx: BenchContext, c: int) -> Measure``
 and add it to ``PATHS``; main() prints one row per path and concurrency.
 
     .venv/bin/python bench/arena_throughput.py --concurrency 1,8 --requests 16 --rounds 4
@@ -137,9 +140,40 @@ async def measure_openai_backend(ctx: BenchContext, c: int) -> Measure:
     return Measure(len(out) - failed, dt, failed, sum(o.tokens for o in out))
 
 
+async def measure_arena(ctx: BenchContext, c: int) -> Measure:
+    """Whole arena battles: half the prompts, two contestants (two strategies of the served model), so the
+    same number of generation requests as the other paths; every answer is content-addressed, written to a
+    fresh run store and judged in both orders by the offline verifier (no server work). Counted in requests,
+    so it compares with the plain client directly; battles/s is half of it."""
+    import dataclasses
+    import tempfile
+
+    from banditarena.arena.runner import Arena, Match
+    from banditarena.judges import VerifierJudge
+    from banditarena.store import RunStore
+    from banditarena.types import Contestant, Prompt
+
+    backend = OpenAIBackend(ctx.model, ctx.base_url, concurrency=c, timeout_s=600.0)
+    a = Contestant("a", "openai", ctx.model, ctx.strategy)
+    b = Contestant("b", "openai", ctx.model, dataclasses.replace(ctx.strategy, name="brief", system_prompt="Be brief."))
+    prompts = [Prompt(r.prompt_id, r.messages, reference="0") for r in ctx.requests[: len(ctx.requests) // 2]]
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(tmp)
+        arena = Arena(store, [a, b], VerifierJudge(), backends={"a": backend, "b": backend}, max_in_flight=c)
+        try:
+            t0 = time.perf_counter()
+            res = await arena.arun([Match(p, "a", "b") for p in prompts])
+            dt = time.perf_counter() - t0
+        finally:
+            await backend.aclose()
+            store.close()
+    return Measure(2 * len(res.battles), dt, res.n_generation_failures, 0)
+
+
 PATHS: dict[str, Callable[[BenchContext, int], Awaitable[Measure]]] = {
     "plain": measure_plain,
     "openai_backend": measure_openai_backend,
+    "arena": measure_arena,
 }
 BASELINE = "plain"
 

@@ -30,7 +30,7 @@ OPPONENTS = ["gpt-3.5-turbo", "claude-2", "gpt-3.5-turbo-1106", "claude-instant-
              "palm-2-chat-bison-001"]
 
 
-def recipe(policy: str, budget: int, k: float, seed: int, clusters: int) -> FlywheelRecipe:
+def recipe(policy: str, budget: int, k: float, seed: int, clusters: int, batch: int = 4) -> FlywheelRecipe:
     d = "data:arena_bench_v1/model_answer/"
     return FlywheelRecipe.model_validate({
         "name": f"alloc-{policy}", "seed": seed,
@@ -39,7 +39,7 @@ def recipe(policy: str, budget: int, k: float, seed: int, clusters: int) -> Flyw
         "pool": {"source": "arena_bench_v1"},
         "cluster_field": f"kmeans:{clusters}",
         "iterations": 1, "battles_per_iteration": budget,
-        "bandit": {"reward": "yield", "batch": 4,
+        "bandit": {"reward": "yield", "batch": batch,
                    "clusters": {"policy": policy}, "opponents": {"policy": policy}, "strategies": {"policy": "uniform"}},
         "selection": {"sft_margin": k, "dpo_margin": k, "decontaminate": False, "dedup": False},
         "training": {"enabled": False},
@@ -53,6 +53,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--k", type=float, default=3.0)
     ap.add_argument("--clusters", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=4, help="battles per bandit round (batched select)")
     ap.add_argument("--policies", default="uniform,thompson,ucb1,epsilon_greedy,exp3")
     args = ap.parse_args()
     jdir = data_dir() / "arena_bench_v1" / "model_judgment"
@@ -64,7 +65,7 @@ def main() -> None:
         for seed in range(args.seeds):
             with tempfile.TemporaryDirectory() as tmp:
                 t0 = time.perf_counter()
-                fw = Flywheel(recipe(policy, args.budget, args.k, seed, args.clusters), Path(tmp), judge=judge,
+                fw = Flywheel(recipe(policy, args.budget, args.k, seed, args.clusters, args.batch), Path(tmp), judge=judge,
                               evaluate=False)
                 res = fw.run()
                 s = res.iterations[0]
@@ -75,7 +76,7 @@ def main() -> None:
     base = next(r for r in rows if r[0] == "uniform")[3]
     print(f"\nArena Learning battle allocation: target {TARGET} vs {len(OPPONENTS)} opponents, arena_bench_v1 (300 prompts),")
     print(f"judge = GPT-4's recorded scores, yield = target lost by >= {args.k:g}; budget {args.budget} battles, "
-          f"{args.seeds} seeds, {args.clusters} k-means clusters\n")
+          f"{args.seeds} seeds, {args.clusters} k-means clusters, {args.batch} battles per bandit round\n")
     print(f"{'policy':<16}{'yielded (mean±sd)':>20}{'examples/judge call':>22}{'vs uniform':>12}{'s/run':>8}")
     for policy, m, sd, pc, sec in rows:
         print(f"{policy:<16}{m:>13.1f} ± {sd:<4.1f}{pc:>22.3f}{pc / base:>11.2f}x{sec:>8.1f}")
