@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from banditarena.config import _Model
 from banditarena.flywheel.safety import DefaultSafetyFilter, SafetyFilter
 from banditarena.types import Generation, Message, Prompt
 
@@ -28,8 +29,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-@dataclass
-class SelectionConfig:
+class SelectionConfig(_Model):
+    """Margins (K) and filters of the data selection; the flywheel recipe's ``selection`` field."""
+
     sft_margin: float = 3.0
     dpo_margin: float = 2.0
     dpo_losses_only: bool = False

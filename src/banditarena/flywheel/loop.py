@@ -31,7 +31,7 @@ import yaml
 from banditarena.arena.runner import Arena, ArenaResult, Match
 from banditarena.errors import ConfigError, DataError
 from banditarena.flywheel.allocation import BattleAllocator
-from banditarena.flywheel.data import SelectionConfig, export, select_training_data, yields_data
+from banditarena.flywheel.data import export, select_training_data, yields_data
 from banditarena.flywheel.recipe import FlywheelRecipe, load_flywheel_recipe
 from banditarena.store import RunStore
 from banditarena.types import Contestant, Prompt
@@ -148,7 +148,7 @@ class Flywheel:
             "opponents": {"policy": pol.opponents.policy, **pol.opponents.params},
             "strategies": {"policy": pol.strategies.policy, **pol.strategies.params},
         }, seed=recipe.seed)
-        self.sel_cfg = SelectionConfig(**recipe.selection.model_dump())
+        self.sel_cfg = recipe.selection
         self._progress_history: dict[str, list[float]] = defaultdict(list)
         self.warnings: list[str] = []
         self._embedder: Any = None

@@ -17,6 +17,7 @@ from banditarena.config import (
     load_yaml,
     validate,
 )
+from banditarena.flywheel.data import SelectionConfig
 from banditarena.types import Contestant
 
 
@@ -31,18 +32,6 @@ class BanditConfig(_Model):
     opponents: DimensionPolicy = DimensionPolicy()
     strategies: DimensionPolicy = DimensionPolicy()
     batch: int = Field(8, ge=1)  # battles chosen per bandit round (a batched select)
-
-
-class SelectionFields(_Model):
-    sft_margin: float = 3.0
-    dpo_margin: float = 2.0
-    dpo_losses_only: bool = False
-    rm_pairs: bool = False
-    safety: bool = True
-    dedup: bool = True
-    dedup_threshold: float = 0.8
-    decontaminate: bool = True
-    decontam_threshold: float = 0.9
 
 
 class TrainingConfig(_Model):
@@ -87,7 +76,7 @@ class FlywheelRecipe(_Model):
     iterations: int = Field(2, ge=1)
     battles_per_iteration: int = Field(64, ge=1)
     bandit: BanditConfig = BanditConfig()
-    selection: SelectionFields = SelectionFields()
+    selection: SelectionConfig = SelectionConfig()
     training: TrainingConfig = TrainingConfig()
     user_simulator: UserSimulatorConfig | None = None
     eval: EvalConfig = EvalConfig()
