@@ -1,0 +1,150 @@
+"""The LASeR recipe: a pydantic model validated from YAML (``banditarena laser RECIPE.yaml``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from banditarena.errors import ConfigError
+
+__all__ = ["METHODS", "DataSpec", "LaserRecipe", "LoopSpec", "PolicySpec", "RewardModelSpec", "load_recipe"]
+
+METHODS = ("laser", "single", "best_single", "random", "sequential", "ensemble_avg", "ensemble_agree")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PolicySpec(_Strict):
+    """The policy: a local checkpoint path or the embedded default, and how it samples and embeds prompts."""
+
+    model: str = "smollm2-135m-instruct"
+    system_prompt: str | None = None
+    n_samples: int = Field(4, ge=2)
+    temperature: float = Field(0.8, gt=0)
+    max_new_tokens: int = Field(128, ge=1)
+    gen_batch_size: int = Field(32, ge=1)
+    context: Literal["mean", "last"] = "mean"
+    context_dim: int | None = Field(16, ge=1)
+
+
+class DataSpec(_Strict):
+    """Problems: ``arithmetic`` (generated, with categories), ``gsm8k`` or any ``jsonl`` (question, answer)."""
+
+    source: Literal["arithmetic", "gsm8k", "jsonl"] = "arithmetic"
+    path: str | None = None  # gsm8k/jsonl: one file split into train/dev/test
+    test_path: str | None = None  # optional separate held-out file (then test comes from here)
+    n_train: int = Field(96, ge=1)
+    n_dev: int = Field(40, ge=0)
+    n_test: int = Field(150, ge=0)
+    seed: int = 0
+    instruction: str | None = None  # None: data.INSTRUCTION
+
+    @model_validator(mode="after")
+    def _paths(self) -> DataSpec:
+        if self.source in {"gsm8k", "jsonl"} and not self.path:
+            raise ValueError(f"data.path is required for source '{self.source}'")
+        return self
+
+
+class RewardModelSpec(_Strict):
+    """One reward model (an arm). ``kind`` picks the implementation; wrappers via noise_sigma / corrupt_p."""
+
+    name: str
+    kind: Literal["likelihood", "classifier", "verifier", "refsim", "llm_judge"]
+    model: str | None = None  # likelihood / classifier: checkpoint path or embedded alias
+    method: Literal["numbers", "tokens", "embedding"] = "numbers"  # refsim
+    context_template: str | None = None  # likelihood: e.g. "{prompt}\nReference: {reference}"
+    system_prompt: str | None = None
+    backend: dict[str, Any] | None = None  # llm_judge: kwargs of banditarena.models.make_backend
+    noise_sigma: float = Field(0.0, ge=0)
+    corrupt_p: float = Field(0.0, ge=0, le=1)
+    corrupt_mode: Literal["invert", "shuffle", "nan"] = "invert"
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> RewardModelSpec:
+        if self.kind in {"likelihood", "classifier"} and not self.model:
+            raise ValueError(f"reward model '{self.name}' of kind '{self.kind}' needs 'model'")
+        if self.kind == "llm_judge" and not self.backend:
+            raise ValueError(f"reward model '{self.name}' of kind 'llm_judge' needs 'backend'")
+        return self
+
+
+class LoopSpec(_Strict):
+    """The iterative DPO loop and the bandit."""
+
+    iterations: int = Field(6, ge=1)
+    batch_size: int = Field(16, ge=1)  # prompts per iteration
+    mode: Literal["batch", "instance"] = "batch"
+    alpha: float = Field(1.0, ge=0)  # LinUCB exploration
+    pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
+    beta: float = Field(0.1, gt=0)
+    nll_alpha: float = Field(1.0, ge=0)
+    lr: float = Field(5e-5, gt=0)
+    epochs: float = Field(1.0, gt=0)
+    train_batch_size: int = Field(8, ge=1)
+    max_length: int = Field(384, ge=16)
+    lora: bool = True
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
+
+
+class LaserRecipe(_Strict):
+    """A whole LASeR experiment: policy, data, reward models, loop and the methods to compare."""
+
+    name: str = "laser"
+    seed: int = 0
+    policy: PolicySpec = PolicySpec()
+    data: DataSpec = DataSpec()
+    reward_models: list[RewardModelSpec]
+    loop: LoopSpec = LoopSpec()
+    methods: list[Literal["laser", "single", "best_single", "random", "sequential", "ensemble_avg",
+                          "ensemble_agree"]] = Field(default_factory=lambda: list(METHODS))
+    eval_every: int = Field(0, ge=0)  # evaluate on test after every k-th iteration (0: final only)
+    eval_methods: list[str] | None = None  # methods with the per-iteration curve (None: all)
+    eval_max_new_tokens: int = Field(128, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> LaserRecipe:
+        if not self.reward_models:
+            raise ValueError("reward_models: at least one reward model is required")
+        names = [r.name for r in self.reward_models]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"reward_models: duplicate names {dup}")
+        if self.loop.pairs_m is not None and self.loop.pairs_m > self.policy.n_samples:
+            raise ValueError(f"loop.pairs_m ({self.loop.pairs_m}) > policy.n_samples ({self.policy.n_samples})")
+        return self
+
+
+def load_recipe(src: str | Path | dict[str, Any] | LaserRecipe) -> LaserRecipe:
+    """Validate a recipe from a YAML path, a dict or a recipe; ConfigError names the file and field."""
+    if isinstance(src, LaserRecipe):
+        return src
+    where = "recipe"
+    if isinstance(src, (str, Path)):
+        p = Path(src)
+        where = str(p)
+        if not p.exists():
+            raise ConfigError(f"{p}: recipe file not found")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = f":{mark.line + 1}" if mark is not None else ""
+            raise ConfigError(f"{p}{line}: invalid YAML") from exc
+    else:
+        data = src
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: a recipe must be a mapping")
+    try:
+        return LaserRecipe.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(x) for x in err["loc"]) or "(root)"
+        raise ConfigError(f"{where}: field '{field}': {err['msg']}") from exc

@@ -1,0 +1,263 @@
+"""Thin wrappers over TRL's ``SFTTrainer`` and ``DPOTrainer`` (LoRA via PEFT by default).
+
+Both take TRL's conversational rows (``{"messages": [...]}`` for SFT, ``{"prompt", "chosen", "rejected"}``
+for DPO, each a list of chat messages), train on CPU-friendly defaults and return a :class:`TrainResult`:
+the path of a plain checkpoint (LoRA merged in, so any local backend can load it), the in-memory merged
+model and the per-step training-loss history.
+
+DPO + NLL (the RPO / LASeR objective) uses TRL's own multi-loss option: ``loss_type=["sigmoid", "sft"]``
+with ``loss_weights=[1, nll_alpha]``; the ``sft`` term is the mean NLL of the chosen answer.
+
+The reference model defaults to the model as it is when training starts (with LoRA: the adapter-disabled
+model), so calling :func:`train_dpo` once per iteration on the previous iteration's output re-syncs the
+reference every iteration, as iterative DPO does.
+
+torch / transformers / trl / peft are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from banditarena.errors import DataError, ModelError
+
+__all__ = ["DEFAULT_LORA_TARGETS", "TrainResult", "load_causal_lm", "train_dpo", "train_sft"]
+
+DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"]
+
+
+@dataclass
+class TrainResult:
+    """What a training call produced.
+
+    ``path`` is the saved plain checkpoint (None when ``save=False``); ``model`` the merged in-memory model;
+    ``losses`` the training loss at every optimiser step; ``adapter_path`` the saved LoRA adapter, if any.
+    """
+
+    path: Path | None
+    losses: list[float]
+    model: Any = None
+    tokenizer: Any = None
+    adapter_path: Path | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    n_rows: int = 0
+    wall_s: float = 0.0
+
+    @property
+    def final_loss(self) -> float:
+        """Mean loss over the run (NaN if no step ran)."""
+        return float(sum(self.losses) / len(self.losses)) if self.losses else math.nan
+
+
+def load_causal_lm(model_path: str | os.PathLike[str], dtype: str = "float32") -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer from a local path (or an embedded-default alias) on CPU.
+
+    Raises :class:`ModelError` naming the model when it cannot be loaded.
+    """
+    from banditarena.models.hub import offline, resolve_llm
+
+    offline()
+    path = resolve_llm(str(model_path))
+    try:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    except Exception as exc:
+        raise ModelError(f"model '{model_path}' failed to load: {type(exc).__name__}: {exc}") from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+def _resolve_model(model: Any, tokenizer: Any | None) -> tuple[Any, Any]:
+    if isinstance(model, (str, os.PathLike)):
+        m, t = load_causal_lm(model)
+        return m, tokenizer or t
+    if tokenizer is None:
+        raise ModelError("an in-memory model needs its tokenizer: pass tokenizer=")
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def _check_rows(rows: list[dict[str, Any]], keys: tuple[str, ...], what: str) -> None:
+    if not rows:
+        raise DataError(f"{what}: no training rows")
+    for i, r in enumerate(rows):
+        missing = [k for k in keys if k not in r]
+        if missing:
+            raise DataError(f"{what}: row {i} lacks field(s) {missing} (expected {list(keys)})")
+        for k in keys:
+            v = r[k]
+            if not isinstance(v, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in v):
+                raise DataError(f"{what}: row {i} field '{k}' must be a list of {{role, content}} messages")
+
+
+def _lora_config(r: int, alpha: int, dropout: float, targets: list[str] | None) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets or DEFAULT_LORA_TARGETS,
+                      task_type="CAUSAL_LM", bias="none")
+
+
+def _quiet() -> None:
+    try:
+        from datasets.utils.logging import disable_progress_bar
+
+        disable_progress_bar()
+    except ImportError:  # pragma: no cover - datasets is a dependency of trl
+        pass
+    for name in ("transformers", "trl", "peft", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("WANDB_DISABLED", "true")
+
+
+def _drop_printer(trainer: Any) -> None:
+    """The loss history is kept in ``trainer.state``; do not print a dict per step."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)
+
+
+def _finish(trainer: Any, lora: bool, out_dir: Path, save: bool, save_adapter: bool, tok: Any,
+            t0: float, n_rows: int) -> TrainResult:
+    losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
+    metrics = {k: float(v) for k, v in (trainer.state.log_history[-1] if trainer.state.log_history else {}).items()
+               if isinstance(v, (int, float))}
+    model = trainer.model
+    adapter_path = None
+    if lora:
+        if save_adapter:
+            adapter_path = out_dir / "adapter"
+            model.save_pretrained(str(adapter_path))
+        model = model.merge_and_unload()
+    model.eval()
+    path = None
+    if save:
+        path = out_dir / "checkpoint"
+        model.save_pretrained(str(path), safe_serialization=True)
+        tok.save_pretrained(str(path))
+    return TrainResult(path=path, losses=losses, model=model, tokenizer=tok, adapter_path=adapter_path,
+                       metrics=metrics, n_rows=n_rows, wall_s=time.perf_counter() - t0)
+
+
+def train_sft(
+    model_path: Any,
+    rows: list[dict[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    lora: bool = True,
+    tokenizer: Any | None = None,
+    epochs: float = 1.0,
+    lr: float | None = None,
+    batch_size: int = 4,
+    grad_accum: int = 1,
+    max_length: int = 512,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    lora_dropout: float = 0.0,
+    lora_targets: list[str] | None = None,
+    seed: int = 0,
+    save: bool = True,
+    save_adapter: bool = False,
+    extra_args: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Supervised fine-tuning with TRL's ``SFTTrainer`` on ``{"messages": [...]}`` rows.
+
+    ``model_path`` is a local checkpoint path, an embedded-default alias, or an in-memory model (then pass
+    ``tokenizer``). LoRA (merged after training) unless ``lora=False``. Loss is on the assistant turns only.
+    Returns a :class:`TrainResult` whose ``path`` is ``out_dir/checkpoint`` when ``save``.
+    """
+    _check_rows(rows, ("messages",), "train_sft")
+    _quiet()
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    model, tok = _resolve_model(model_path, tokenizer)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    args = SFTConfig(
+        output_dir=str(out / "trainer"), num_train_epochs=epochs,
+        learning_rate=lr if lr is not None else (2e-4 if lora else 2e-5),
+        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, max_length=max_length,
+        logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, seed=seed, data_seed=seed,
+        disable_tqdm=True, assistant_only_loss=False, completion_only_loss=None, dataloader_num_workers=0,
+        gradient_checkpointing=False,
+        **(extra_args or {}),
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([{"messages": r["messages"]}
+                                                                                  for r in rows]),
+                         processing_class=tok,
+                         peft_config=_lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None)
+    _drop_printer(trainer)
+    trainer.train()
+    return _finish(trainer, lora, out, save, save_adapter, tok, t0, len(rows))
+
+
+def train_dpo(
+    model_path: Any,
+    rows: list[dict[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    lora: bool = True,
+    nll_alpha: float = 1.0,
+    ref_model: Any | None = None,
+    tokenizer: Any | None = None,
+    beta: float = 0.1,
+    epochs: float = 1.0,
+    lr: float | None = None,
+    batch_size: int = 4,
+    grad_accum: int = 1,
+    max_length: int = 512,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    lora_dropout: float = 0.0,
+    lora_targets: list[str] | None = None,
+    seed: int = 0,
+    save: bool = True,
+    save_adapter: bool = False,
+    extra_args: dict[str, Any] | None = None,
+) -> TrainResult:
+    """DPO (+ NLL on the chosen answer when ``nll_alpha > 0``) with TRL's ``DPOTrainer``.
+
+    ``rows`` are conversational preference rows ``{"prompt": [...], "chosen": [...], "rejected": [...]}``.
+    ``ref_model`` None means the model as given (with LoRA: the adapter-disabled model; without: a frozen
+    copy made by TRL). Returns a :class:`TrainResult`; ``losses`` is the per-step total training loss.
+    """
+    _check_rows(rows, ("prompt", "chosen", "rejected"), "train_dpo")
+    _quiet()
+    from datasets import Dataset
+    from trl import DPOConfig, DPOTrainer
+
+    model, tok = _resolve_model(model_path, tokenizer)
+    if isinstance(ref_model, (str, os.PathLike)):
+        ref_model, _ = load_causal_lm(ref_model)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    loss_type = ["sigmoid", "sft"] if nll_alpha > 0 else ["sigmoid"]
+    loss_weights = [1.0, float(nll_alpha)] if nll_alpha > 0 else None
+    args = DPOConfig(
+        output_dir=str(out / "trainer"), num_train_epochs=epochs,
+        learning_rate=lr if lr is not None else (5e-5 if lora else 5e-6),
+        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, max_length=max_length,
+        beta=beta, loss_type=loss_type, loss_weights=loss_weights,
+        logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, seed=seed, data_seed=seed,
+        disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False,
+        **(extra_args or {}),
+    )
+    data = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+    trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=data, processing_class=tok,
+                         peft_config=_lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None)
+    _drop_printer(trainer)
+    trainer.train()
+    return _finish(trainer, lora, out, save, save_adapter, tok, t0, len(rows))
