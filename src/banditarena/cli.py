@@ -199,14 +199,31 @@ def flywheel(
 
 @app.command()
 @_clean_errors
-def demo(
-    run_dir: Path = typer.Option(Path("runs/demo"), "--run-dir", help="Run directory (rerun to resume)."),
+def laser(
+    recipe: Path = typer.Argument(..., help="LASeR recipe (YAML)."),
+    run_dir: Path = typer.Option(Path("runs/laser"), "--run-dir", help="Run directory (created; rerun to resume)."),
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
-    """The main job on the embedded default (offline, CPU)."""
-    from banditarena.arena.demo import run_arena_demo
+    """LASeR: a contextual bandit picks the reward model for each batch of iterative DPO; baselines alongside."""
+    from banditarena.laser import run_laser
+    from banditarena.laser.report import write_laser_report
 
-    run_arena_demo(run_dir, progress=progress)
+    res = run_laser(recipe, run_dir, progress=progress)
+    _console().print(res.table.to_string(index=False))
+    typer.echo(f"report: {write_laser_report(run_dir, res)}")
+
+
+@app.command()
+@_clean_errors
+def demo(
+    run_dir: Path = typer.Option(Path("runs/demo"), "--run-dir", help="Run directory (rerun to resume)."),
+    arena: bool = typer.Option(False, "--arena", help="Only the offline arena evaluation (WizardArena style)."),
+    progress: bool = typer.Option(True, help="Show progress bars."),
+) -> None:
+    """The main job on the embedded default (offline, CPU): the Arena Learning flywheel."""
+    from banditarena.arena.demo import run_arena_demo, run_flywheel_demo
+
+    (run_arena_demo if arena else run_flywheel_demo)(run_dir, progress=progress)
 
 
 def main() -> None:  # pragma: no cover - console entry
