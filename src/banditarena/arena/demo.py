@@ -27,3 +27,18 @@ def run_arena_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
     path = write_run_report(run_dir, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed)
     print(f"report: {path}  ({time.perf_counter() - t0:.0f} s)")
     return path
+
+
+def run_flywheel_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
+    """Arena Learning on the embedded default: bandit-allocated battles, SFT+DPO with TRL, Elo per iteration."""
+    from banditarena.flywheel.loop import run_flywheel
+    from banditarena.flywheel.recipe import load_flywheel_recipe
+    from banditarena.flywheel.report import print_table, write_flywheel_report
+
+    t0 = time.perf_counter()
+    recipe = load_flywheel_recipe(packaged_recipe("flywheel-demo.yaml"))
+    result = run_flywheel(recipe, run_dir, progress=progress)
+    print_table(result)
+    path = write_flywheel_report(run_dir, result)
+    print(f"report: {path}  ({time.perf_counter() - t0:.0f} s)")
+    return path

@@ -15,7 +15,7 @@ import numpy as np
 
 from banditarena.errors import ConfigError
 
-POLICIES = ("uniform", "epsilon_greedy", "ucb1", "thompson", "exp3")
+POLICIES = ("uniform", "epsilon_greedy", "ucb1", "klucb", "ucbv", "thompson", "exp3", "sw_ucb", "discounted_thompson")
 
 
 class Uniform:
@@ -51,6 +51,10 @@ def make_policy(name: str, n_arms: int, *, seed: int = 0, **params: Any) -> Any:
         "uniform": Uniform,
         "epsilon_greedy": bandits.EpsilonGreedy,
         "ucb1": bandits.UCB1,
+        "klucb": bandits.KLUCB,
+        "ucbv": bandits.UCBV,
+        "sw_ucb": bandits.SlidingWindowUCB,
+        "discounted_thompson": bandits.DiscountedThompsonSampling,
         "thompson": bandits.ThompsonSampling,
         "exp3": bandits.EXP3,
     }

@@ -345,7 +345,8 @@ class Flywheel:
             history["sft_loss"] = r.losses
         if tc.dpo and sel.dpo:
             r = train_dpo(current, sel.dpo, out / "dpo", lora=tc.lora, nll_alpha=tc.nll_alpha, beta=tc.beta,
-                          epochs=tc.epochs, lr=tc.dpo_learning_rate, batch_size=tc.batch_size,
+                          epochs=tc.dpo_epochs if tc.dpo_epochs is not None else tc.epochs,
+                          lr=tc.dpo_learning_rate, batch_size=tc.batch_size,
                           max_length=tc.max_length, seed=self.recipe.seed + it,
                           extra_args={"max_steps": tc.max_steps} if tc.max_steps > 0 else None)
             current = str(r.path)

@@ -22,7 +22,8 @@ from banditarena.types import Contestant
 
 
 class DimensionPolicy(_Model):
-    policy: Literal["uniform", "epsilon_greedy", "ucb1", "thompson", "exp3"] = "thompson"
+    policy: Literal["uniform", "epsilon_greedy", "ucb1", "klucb", "ucbv", "thompson", "exp3", "sw_ucb",
+                    "discounted_thompson"] = "thompson"
     params: dict[str, Any] = {}
 
 
@@ -40,6 +41,7 @@ class TrainingConfig(_Model):
     dpo: bool = True
     lora: bool = True
     epochs: float = 1.0
+    dpo_epochs: float | None = None  # default: epochs
     learning_rate: float = 2e-4
     dpo_learning_rate: float = 5e-5
     batch_size: int = 4
