@@ -84,9 +84,10 @@ class FlywheelResult:
                 "yield": None if s is None else s.yield_rate,
                 "sft": 0 if s is None else s.sft_rows,
                 "dpo": 0 if s is None else s.dpo_rows,
-                "allocation": "" if s is None else "; ".join(
-                    f"{d}: " + ", ".join(f"{a}={n}" for a, n in sorted(p.items(), key=lambda x: -x[1])[:3])
-                    for d, p in s.pulls.items()),
+                # the most-pulled arm of each dimension, with its share of the iteration's battles
+                "allocation": "" if s is None else ", ".join(
+                    f"{a} {n / max(1, sum(p.values())):.0%}" for p in s.pulls.values()
+                    for a, n in [max(p.items(), key=lambda x: (x[1], x[0]))]),
             })
         return pd.DataFrame(rows)
 

@@ -30,11 +30,11 @@ def print_table(result: FlywheelResult) -> None:
     from rich.table import Table
 
     t = Table(title="Arena Learning flywheel")
-    for col in ("iteration", "target Elo (95% CI)", "battles", "data yield", "SFT", "DPO", "bandit allocation (top arms)"):
-        t.add_column(col, justify="left" if col.startswith("bandit") else "right")
+    for col in ("iteration", "target Elo (95% CI)", "battles", "data yield", "SFT", "DPO", "top arm per dimension (share)"):
+        t.add_column(col, justify="left" if col.startswith("top arm") else "right")
     for r in result.table().itertuples():
         elo = "-" if r.target_elo is None else f"{r.target_elo:.0f} ({r.ci_low:.0f}..{r.ci_high:.0f})"
-        y = "-" if r._6 is None else f"{r._6:.0%}"  # 'yield' column
+        y = "-" if r._6 is None or r._6 != r._6 else f"{r._6:.0%}"  # 'yield' column (NaN/None: no battles)
         t.add_row(str(r.iteration), elo, str(r.battles), y, str(r.sft), str(r.dpo), r.allocation or "-")
     c = Console()
     c.print(t)
