@@ -323,7 +323,9 @@ class Flywheel:
             name = self.target_name(it)
             if name in lb.index:
                 r = lb.loc[name]
-                rows.append({"iteration": it, "model": name, "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+                # one series (the target) across iterations; the checkpoint's contestant name rides along
+                rows.append({"iteration": it, "model": self.recipe.target.name, "contestant": name,
+                             "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
         return pd.DataFrame(rows), lb
 
     # ------------------------------------------------------------------ training
