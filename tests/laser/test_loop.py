@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import tiny_recipe
+from tests.laser.conftest import tiny_recipe
 
 from banditarena.errors import ConfigError, ModelError, StoreError
 from banditarena.laser import (
