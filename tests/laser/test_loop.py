@@ -111,5 +111,5 @@ def test_recipe_errors_name_the_field(tiny_llama: Path, tmp_path: Path) -> None:
     bad.write_text("name: x\nreward_models: [\n")
     with pytest.raises(ConfigError, match="r.yaml"):
         load_recipe(bad)
-    shipped = Path(__file__).resolve().parents[2] / "recipes" / "laser-arith.yaml"
+    shipped = Path(__file__).resolve().parents[2] / "src" / "banditarena" / "recipes" / "laser-arith.yaml"
     assert len(load_recipe(shipped).reward_models) >= 4
