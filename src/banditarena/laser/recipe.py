@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from banditarena.errors import ConfigError
 
@@ -124,27 +123,12 @@ class LaserRecipe(_Strict):
 
 def load_recipe(src: str | Path | dict[str, Any] | LaserRecipe) -> LaserRecipe:
     """Validate a recipe from a YAML path, a dict or a recipe; ConfigError names the file and field."""
+    from banditarena.config import load_yaml, validate
+
     if isinstance(src, LaserRecipe):
         return src
-    where = "recipe"
     if isinstance(src, (str, Path)):
-        p = Path(src)
-        where = str(p)
-        if not p.exists():
-            raise ConfigError(f"{p}: recipe file not found")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f":{mark.line + 1}" if mark is not None else ""
-            raise ConfigError(f"{p}{line}: invalid YAML") from exc
-    else:
-        data = src
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: a recipe must be a mapping")
-    try:
-        return LaserRecipe.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(x) for x in err["loc"]) or "(root)"
-        raise ConfigError(f"{where}: field '{field}': {err['msg']}") from exc
+        return validate(LaserRecipe, load_yaml(src), src)
+    if not isinstance(src, dict):
+        raise ConfigError("recipe: a recipe must be a mapping")
+    return validate(LaserRecipe, src, "recipe")

@@ -113,15 +113,7 @@ def _save(fig: Any, path: str | Path) -> Path:
     return out
 
 
-def wilson_interval(wins: float, n: float, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval of a binomial proportion ``wins / n`` (95% by default). ``(nan, nan)`` if n=0."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = wins / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+from banditarena.judges.audit import wilson_interval  # noqa: E402  (one implementation; re-exported here)
 
 
 # --------------------------------------------------------------------------------------------- leaderboard
