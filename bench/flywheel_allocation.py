@@ -72,14 +72,26 @@ def main() -> None:
                 seconds.append(time.perf_counter() - t0)
                 yields.append(s.yielded)
                 per_call.append(s.yielded / max(1, s.judge_calls))
-        rows.append((policy, np.mean(yields), np.std(yields), np.mean(per_call), np.mean(seconds)))
+        rows.append((policy, np.mean(yields), np.std(yields), np.mean(per_call), np.mean(seconds), np.array(per_call)))
     base = next(r for r in rows if r[0] == "uniform")[3]
+    base_runs = next(r for r in rows if r[0] == "uniform")[5]
+    rng = np.random.default_rng(0)
+
+    def ratio_ci(runs: np.ndarray) -> tuple[float, float]:
+        # 95% bootstrap CI of mean(policy) / mean(uniform), seeds resampled independently per policy
+        a = rng.choice(runs, size=(4000, len(runs))).mean(1)
+        b = rng.choice(base_runs, size=(4000, len(base_runs))).mean(1)
+        lo, hi = np.percentile(a / b, [2.5, 97.5])
+        return float(lo), float(hi)
+
     print(f"\nArena Learning battle allocation: target {TARGET} vs {len(OPPONENTS)} opponents, arena_bench_v1 (300 prompts),")
     print(f"judge = GPT-4's recorded scores, yield = target lost by >= {args.k:g}; budget {args.budget} battles, "
           f"{args.seeds} seeds, {args.clusters} k-means clusters, {args.batch} battles per bandit round\n")
-    print(f"{'policy':<16}{'yielded (mean±sd)':>20}{'examples/judge call':>22}{'vs uniform':>12}{'s/run':>8}")
-    for policy, m, sd, pc, sec in rows:
-        print(f"{policy:<16}{m:>13.1f} ± {sd:<4.1f}{pc:>22.3f}{pc / base:>11.2f}x{sec:>8.1f}")
+    print(f"{'policy':<16}{'yielded (mean±sd)':>20}{'examples/judge call':>22}{'vs uniform':>12}{'95% CI':>16}{'s/run':>8}")
+    for policy, m, sd, pc, sec, runs in rows:
+        lo, hi = ratio_ci(runs)
+        ci = f"{lo:.2f}-{hi:.2f}x"
+        print(f"{policy:<16}{m:>13.1f} ± {sd:<4.1f}{pc:>22.3f}{pc / base:>11.2f}x{ci:>16}{sec:>8.1f}")
 
 
 if __name__ == "__main__":

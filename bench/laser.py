@@ -163,10 +163,22 @@ def _report(args, rc, total: float, failed: list[str], skipped: list[str]) -> No
     ens = t.loc[t["method"] == "ensemble_avg", "rm_calls"]
     ens_calls = float(ens.iloc[0]) if len(ens) else float("nan")
     t["calls_vs_ensemble"] = t["rm_calls"] / ens_calls
-    cols = ["method", "accuracy", "delta", "dev_accuracy", "rm_calls", "calls_vs_ensemble", "wall_s", "pairs",
+    cols = ["method", "accuracy", "acc_ci_low", "acc_ci_high", "delta", "dev_accuracy", "rm_calls", "calls_vs_ensemble", "wall_s", "pairs",
             "tie_skips", "nan_skips"] + sorted(c for c in t.columns if c.startswith("acc_"))
     out += ["## Table 1 (test accuracy, greedy; RM calls = answers scored; wall = training loop, no eval)", "",
             _md(t[[c for c in cols if c in t.columns]]), ""]
+    pairs = []
+    for other in ("best_single", "base", "random", "ensemble_avg", "sequential"):
+        try:
+            r = clean.compare("laser", other)
+        except Exception:  # noqa: BLE001 - a method that did not run is simply not compared
+            continue
+        pairs.append({"laser vs": other + (f" ({clean.best_single})" if other == "best_single" else ""),
+                      "accuracy diff": r["diff"], "laser only": r["a_only"], "other only": r["b_only"],
+                      "McNemar exact p": r["p_value"]})
+    if pairs:
+        out += ["## LASeR against the baselines, paired on the same test problems", "",
+                _md(pd.DataFrame(pairs)), ""]
     out += ["## LASeR selection frequencies (overall)", "", _md(selection_frequencies(clean.selections).reset_index()),
             "", "## LASeR selection frequencies per category", "",
             _md(selection_frequencies(clean.selections, by_category=True).reset_index()), ""]

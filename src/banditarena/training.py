@@ -55,9 +55,10 @@ class TrainResult:
         return float(sum(self.losses) / len(self.losses)) if self.losses else math.nan
 
 
-def load_causal_lm(model_path: str | os.PathLike[str], dtype: str = "float32") -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer from a local path (or an embedded-default alias) on CPU.
+def load_causal_lm(model_path: str | os.PathLike[str], dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer from a local path (or an embedded-default alias).
 
+    ``device``: ``cpu`` (default), ``cuda``, or ``auto`` (the accelerator when torch sees one).
     Raises :class:`ModelError` naming the model when it cannot be loaded.
     """
     from banditarena.models.hub import offline, resolve_llm
@@ -70,6 +71,10 @@ def load_causal_lm(model_path: str | os.PathLike[str], dtype: str = "float32") -
 
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        if not _use_cpu(device):
+            model.to("cuda")
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(f"model '{model_path}' failed to load: {type(exc).__name__}: {exc}") from exc
     if tok.pad_token is None:
@@ -86,6 +91,17 @@ def _resolve_model(model: Any, tokenizer: Any | None) -> tuple[Any, Any]:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return model, tokenizer
+
+
+def _use_cpu(device: str) -> bool:
+    """``auto``: the accelerator when torch sees one (accelerate places the model), else the CPU."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ModelError(f"training device '{device}': use auto, cpu or cuda")
+    if device == "auto":
+        import torch
+
+        return not torch.cuda.is_available()
+    return device == "cpu"
 
 
 def _check_rows(rows: list[dict[str, Any]], keys: tuple[str, ...], what: str) -> None:
@@ -149,6 +165,19 @@ def _finish(trainer: Any, lora: bool, out_dir: Path, save: bool, save_adapter: b
                        metrics=metrics, n_rows=n_rows, wall_s=time.perf_counter() - t0)
 
 
+def _sft_rows(rows: list[dict[str, Any]], completion_only: bool) -> list[dict[str, Any]]:
+    if not completion_only:
+        return [{"messages": r["messages"]} for r in rows]
+    out = []
+    for i, r in enumerate(rows):
+        msgs = r["messages"]
+        last = max((j for j, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
+        if last <= 0:
+            raise DataError(f"train_sft: row {i} has no assistant answer after a prompt")
+        out.append({"prompt": msgs[:last], "completion": [msgs[last]]})
+    return out
+
+
 def train_sft(
     model_path: Any,
     rows: list[dict[str, Any]],
@@ -168,13 +197,18 @@ def train_sft(
     seed: int = 0,
     save: bool = True,
     save_adapter: bool = False,
+    completion_only: bool = True,
+    device: str = "auto",
     extra_args: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Supervised fine-tuning with TRL's ``SFTTrainer`` on ``{"messages": [...]}`` rows.
 
     ``model_path`` is a local checkpoint path, an embedded-default alias, or an in-memory model (then pass
-    ``tokenizer``). LoRA (merged after training) unless ``lora=False``. Loss is on the assistant turns only.
-    Returns a :class:`TrainResult` whose ``path`` is ``out_dir/checkpoint`` when ``save``.
+    ``tokenizer``). LoRA (merged after training) unless ``lora=False``. With ``completion_only`` (default)
+    each row becomes TRL's conversational prompt-completion form (everything before the last assistant turn
+    is the prompt) and the loss is on that final answer only; ``completion_only=False`` trains on the whole
+    conversation, prompts included. Returns a :class:`TrainResult` whose ``path`` is ``out_dir/checkpoint``
+    when ``save``.
     """
     _check_rows(rows, ("messages",), "train_sft")
     _quiet()
@@ -189,13 +223,12 @@ def train_sft(
         output_dir=str(out / "trainer"), num_train_epochs=epochs,
         learning_rate=lr if lr is not None else (2e-4 if lora else 2e-5),
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, max_length=max_length,
-        logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, seed=seed, data_seed=seed,
-        disable_tqdm=True, assistant_only_loss=False, completion_only_loss=None, dataloader_num_workers=0,
+        logging_steps=1, save_strategy="no", report_to="none", use_cpu=_use_cpu(device), seed=seed, data_seed=seed,
+        disable_tqdm=True, assistant_only_loss=False, completion_only_loss=completion_only, dataloader_num_workers=0,
         gradient_checkpointing=False,
         **(extra_args or {}),
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([{"messages": r["messages"]}
-                                                                                  for r in rows]),
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(_sft_rows(rows, completion_only)),
                          processing_class=tok,
                          peft_config=_lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None)
     _drop_printer(trainer)
@@ -225,6 +258,7 @@ def train_dpo(
     seed: int = 0,
     save: bool = True,
     save_adapter: bool = False,
+    device: str = "auto",
     extra_args: dict[str, Any] | None = None,
 ) -> TrainResult:
     """DPO (+ NLL on the chosen answer when ``nll_alpha > 0``) with TRL's ``DPOTrainer``.
@@ -251,7 +285,7 @@ def train_dpo(
         learning_rate=lr if lr is not None else (5e-5 if lora else 5e-6),
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, max_length=max_length,
         beta=beta, loss_type=loss_type, loss_weights=loss_weights,
-        logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, seed=seed, data_seed=seed,
+        logging_steps=1, save_strategy="no", report_to="none", use_cpu=_use_cpu(device), seed=seed, data_seed=seed,
         disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False,
         **(extra_args or {}),
     )

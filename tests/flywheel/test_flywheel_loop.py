@@ -60,6 +60,17 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path):
     assert ((dec["propensity"] > 0) & (dec["propensity"] <= 1)).all() and len(dec) == 3 * 16
     table = res.table()
     assert list(table["iteration"]) == [0, 1, 2] and table["allocation"].iloc[1]
+    # each checkpoint also battled the earlier ones on every test prompt (answers reused, judge calls only)
+    ev = fw.store.battles("eval")
+    pairs = {frozenset((a, b)) for a, b in zip(ev["model_a"], ev["model_b"])}
+    assert {frozenset(("tiny-it1", "tiny-it0")), frozenset(("tiny-it2", "tiny-it0")),
+            frozenset(("tiny-it2", "tiny-it1"))} <= pairs
+    assert len(ev) == 4 * (2 + 3 + 4)  # 4 test prompts x (it0: 2 opponents; it1: 2 + it0; it2: 2 + it0 + it1)
+    # the gain over iteration 0 comes with a paired bootstrap CI that holds it
+    assert res.elo["gain"].iloc[0] == 0
+    for r in res.elo.itertuples():
+        assert r.gain_low <= r.gain + 1e-9 and r.gain - 1e-9 <= r.gain_high
+        assert abs(r.gain - (r.rating - res.elo["rating"].iloc[0])) < 1e-6
 
     counts = fw.store.counts()
     # a rerun of the same recipe pays for nothing: same stored rows, same result
@@ -77,9 +88,27 @@ def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
     p.write_text("target: {name: t, backend: replay, path: x.jsonl}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\n")
     with pytest.raises(ConfigError, match="replay target cannot be retrained"):
         load_flywheel_recipe(p)
+    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\n"
+                 "eval: {anchor: gpt-9}\n")
+    with pytest.raises(ConfigError, match="eval.anchor.*gpt-9"):
+        load_flywheel_recipe(p)
     p.write_text("target: {name: t, backend: local}\nopponents: []\n")
     with pytest.raises(ConfigError, match="at least one opponent"):
         load_flywheel_recipe(p)
+
+
+def test_elo_anchor_and_snapshots_off(tmp_path, tiny_llama):
+    rec = recipe(tiny_llama, iterations=1, training={"enabled": False},
+                 eval={"testset": {"source": "arena_hard", "limit": 4,
+                                   "reference_from": "data:arena_hard_v0.1/model_answer/gpt-4-0613.jsonl"},
+                       "bootstrap": 20, "anchor": "gpt-4-0314", "snapshots": False})
+    fw = Flywheel(rec, tmp_path / "run", judge=judge())
+    res = fw.run()
+    assert res.leaderboard.loc["gpt-4-0314", "rating"] == pytest.approx(1000)
+    assert res.leaderboard.attrs["anchor"] == "gpt-4-0314"
+    ev = fw.store.battles("eval")
+    assert len(ev) == 4 * 2 * 2  # it0 and it1, each against the two opponents only
+    assert not (ev["model_a"].str.startswith("tiny") & ev["model_b"].str.startswith("tiny")).any()
 
 
 def test_empty_pool_is_reported(tmp_path, tiny_llama):

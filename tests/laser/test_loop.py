@@ -56,6 +56,31 @@ def test_resume_after_interruption_continues_identically(tiny_llama: Path, tmp_p
     assert freq.to_numpy().sum() == pytest.approx(1.0)
     sot = selection_over_time(a)
     assert list(sot.columns) == ["step", "arm"] and len(sot) == rc.loop.iterations
+    # per-problem results: accuracies carry Wilson CIs, and methods compare paired on the same problems
+    n_test = len(test)
+    for m, c in straight.correct.items():
+        assert len(c) == n_test
+        row = ta.loc[m]
+        assert row["accuracy"] == pytest.approx(sum(c) / n_test)
+        assert row["acc_ci_low"] <= row["accuracy"] <= row["acc_ci_high"]
+    cmp = straight.compare("laser", "base")
+    lc, bc = straight.correct["laser"], straight.correct["base"]
+    assert cmp["a_only"] == sum(x and not y for x, y in zip(lc, bc))
+    assert cmp["diff"] == pytest.approx(ta.loc["laser", "accuracy"] - ta.loc["base", "accuracy"])
+    assert 0 <= cmp["p_value"] <= 1
+
+
+def test_paired_test_is_exact_mcnemar() -> None:
+    from banditarena.laser import paired_test
+
+    a = [True] * 8 + [False] * 2 + [True] * 10
+    b = [False] * 8 + [True] * 2 + [True] * 10
+    r = paired_test(a, b)
+    assert (r["a_only"], r["b_only"]) == (8, 2)
+    assert r["p_value"] == pytest.approx(0.109375)  # 2 * P(X <= 2), X ~ Bin(10, 1/2)
+    assert paired_test([True], [True])["p_value"] == 1.0
+    with pytest.raises(ValueError, match="same non-empty"):
+        paired_test([True], [True, False])
 
 
 def test_nan_rm_and_all_tied_answers_are_counted_skips(tiny_llama: Path, tmp_path: Path) -> None:

@@ -44,3 +44,34 @@ def test_bad_rows_raise_data_error(tiny_llama: Path, tmp_path: Path) -> None:
         train_dpo(str(tiny_llama), [{"prompt": "x", "chosen": "y"}], tmp_path / "x")
     with pytest.raises(DataError, match="no training rows"):
         train_sft(str(tiny_llama), [], tmp_path / "y")
+
+
+def test_sft_completion_only_loss_is_the_answers_nll(tiny_llama: Path, tmp_path: Path) -> None:
+    """completion_only (default): the loss is the mean NLL of the final answer's tokens, not of the prompt's."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    row = {"messages": [{"role": "user", "content": "Name three colours of the rainbow, please, in order."},
+                        {"role": "assistant", "content": "Red, orange, yellow."}]}
+    tok = AutoTokenizer.from_pretrained(str(tiny_llama))
+    model = AutoModelForCausalLM.from_pretrained(str(tiny_llama)).eval()
+    prompt_ids = tok.apply_chat_template(row["messages"][:1], add_generation_prompt=True, tokenize=True,
+                                         return_dict=False)
+    full_ids = tok.apply_chat_template(row["messages"], tokenize=True, return_dict=False)
+    assert full_ids[:len(prompt_ids)] == prompt_ids
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([full_ids])).logits[0, :-1].float(), -1)
+    nll = -logp[torch.arange(len(full_ids) - 1), torch.tensor(full_ids[1:])]
+    answer_nll = float(nll[len(prompt_ids) - 1:].mean())
+    whole_nll = float(nll.mean())
+    kw = dict(epochs=1, lr=1e-12, batch_size=1, max_length=128, save=False)  # one step, weights unchanged
+    co = train_sft(str(tiny_llama), [row], tmp_path / "co", **kw)
+    whole = train_sft(str(tiny_llama), [row], tmp_path / "all", completion_only=False, **kw)
+    # the answer-only loss is the answer's mean NLL; the whole-dialogue loss is not
+    assert abs(co.losses[0] - answer_nll) < 1e-3
+    assert abs(co.losses[0] - answer_nll) < abs(whole.losses[0] - answer_nll) / 5
+
+
+def test_sft_rows_need_an_answer(tiny_llama: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="row 0 has no assistant answer"):
+        train_sft(str(tiny_llama), [{"messages": [{"role": "user", "content": "hi"}]}], tmp_path / "x")

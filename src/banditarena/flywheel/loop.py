@@ -80,6 +80,9 @@ class FlywheelResult:
                 "target_elo": None if e is None else float(e["rating"]),
                 "ci_low": None if e is None else float(e["ci_low"]),
                 "ci_high": None if e is None else float(e["ci_high"]),
+                "gain": None if e is None or "gain" not in e else float(e["gain"]),
+                "gain_low": None if e is None or "gain_low" not in e else float(e["gain_low"]),
+                "gain_high": None if e is None or "gain_high" not in e else float(e["gain_high"]),
                 "battles": 0 if s is None else s.battles,
                 "yield": None if s is None else s.yield_rate,
                 "sft": 0 if s is None else s.sft_rows,
@@ -153,6 +156,7 @@ class Flywheel:
         self._progress_history: dict[str, list[float]] = defaultdict(list)
         self.warnings: list[str] = []
         self._embedder: Any = None
+        self._snapshots: dict[int, Contestant] = {}  # evaluated checkpoints, by iteration
 
     # ------------------------------------------------------------------ contestants
     def target_name(self, it: int, strategy: str | None = None) -> str:
@@ -303,29 +307,47 @@ class Flywheel:
 
     # ------------------------------------------------------------------ evaluation
     async def _evaluate(self, it: int, model: str) -> ArenaResult:
+        """Checkpoint ``it`` against the fixed opponents (and, with ``eval.snapshots``, every earlier
+        checkpoint, whose answers are already stored) on the held-out test set, with the same judge."""
         target = self.target_contestant(it, model, None)
         target = Contestant(self.target_name(it), target.backend, target.model, target.strategy, target.options)
         opps = [o for o in self.opponents if o.name in self.eval_opponents]
-        arena = Arena(self.store, [target, *opps], self.judge, seed=self.recipe.seed, progress=self.progress, tag="eval")
-        return await arena.arun([Match(p, target.name, o.name) for p in self.test for o in opps])
+        earlier = [self._snapshots[j] for j in sorted(self._snapshots) if j < it] if self.recipe.eval.snapshots else []
+        self._snapshots[it] = target
+        others = [*opps, *earlier]
+        arena = Arena(self.store, [target, *others], self.judge, seed=self.recipe.seed, progress=self.progress, tag="eval")
+        return await arena.arun([Match(p, target.name, o.name) for p in self.test for o in others])
 
     def elo_table(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        from banditarena.ratings import fit_bt
+        """Target Elo per iteration (one BT fit over all evaluation battles, anchored per ``eval.anchor``),
+        with bootstrap CIs and the gain over iteration 0 with its paired bootstrap CI; and the leaderboard."""
+        from banditarena.ratings.bt import BradleyTerry
 
         battles = self.store.battles("eval", valid_only=True)
         if battles.empty:
             raise DataError(f"{self.store.path}: no valid evaluation battles")
-        lb = fit_bt(battles[["model_a", "model_b", "winner"]], bootstrap=self.recipe.eval.bootstrap, seed=self.recipe.seed)
+        bt = BradleyTerry(bootstrap=self.recipe.eval.bootstrap, seed=self.recipe.seed, anchor=self.recipe.eval.anchor)
+        bt.fit(battles[["model_a", "model_b", "winner"]])
+        lb = bt.leaderboard()
         import pandas as pd
 
         rows = []
+        first = self.target_name(0)
         for it in range(self.recipe.iterations + 1):
             name = self.target_name(it)
             if name in lb.index:
                 r = lb.loc[name]
-                # one series (the target) across iterations; the checkpoint's contestant name rides along
+                # one series (the target) across iterations; the checkpoint's contestant name rides along.
+                # gain: rating minus iteration 0's, with a 95% CI from the same bootstrap rounds (paired)
+                gain = lo = hi = float("nan")
+                if first in lb.index:
+                    gain = float(bt.ratings_[name] - bt.ratings_[first])
+                    if bt.bootstrap_ is not None:
+                        d = (bt.bootstrap_[name] - bt.bootstrap_[first]).to_numpy()
+                        lo, hi = (float(x) for x in np.percentile(d, [2.5, 97.5]))
                 rows.append({"iteration": it, "model": self.recipe.target.name, "contestant": name,
-                             "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+                             "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                             "gain": gain, "gain_low": lo, "gain_high": hi})
         return pd.DataFrame(rows), lb
 
     # ------------------------------------------------------------------ training
@@ -343,6 +365,7 @@ class Flywheel:
         if tc.sft and sel.sft:
             r = train_sft(current, sel.sft, out / "sft", lora=tc.lora, epochs=tc.epochs, lr=tc.learning_rate,
                           batch_size=tc.batch_size, max_length=tc.max_length, seed=self.recipe.seed + it,
+                          completion_only=tc.completion_only,
                           extra_args={"max_steps": tc.max_steps} if tc.max_steps > 0 else None)
             current = str(r.path)
             history["sft_loss"] = r.losses

@@ -49,6 +49,7 @@ class TrainingConfig(_Model):
     beta: float = 0.1
     nll_alpha: float = 0.0
     max_steps: int = -1
+    completion_only: bool = True  # SFT loss on the winner's final answer only (False: the whole dialogue)
 
 
 class UserSimulatorConfig(_Model):
@@ -64,6 +65,10 @@ class EvalConfig(_Model):
     testset: PromptsConfig = PromptsConfig()
     opponents: list[str] | None = None  # default: every opponent
     bootstrap: int = Field(200, ge=0)
+    # each new checkpoint also battles the earlier ones (their answers are stored: judge calls only)
+    snapshots: bool = True
+    # the Elo scale's fixed point: an opponent's name (that model at 1000), or None (mean of all at 1000)
+    anchor: str | None = None
 
 
 class FlywheelRecipe(_Model):
@@ -94,6 +99,9 @@ class FlywheelRecipe(_Model):
         for n in self.eval.opponents or []:
             if n not in names:
                 raise ValueError(f"eval.opponents: unknown opponent '{n}' (known: {names})")
+        if self.eval.anchor is not None and self.eval.anchor not in (self.eval.opponents or names):
+            raise ValueError(f"eval.anchor: '{self.eval.anchor}' is not an evaluation opponent "
+                             f"(known: {self.eval.opponents or names})")
         if not (self.cluster_field in ("cluster", "category") or self.cluster_field.startswith("kmeans:")):
             raise ValueError(f"cluster_field '{self.cluster_field}': use cluster, category or kmeans:K")
         if self.target.backend == "replay" and self.training.enabled:

@@ -29,13 +29,23 @@ def print_table(result: FlywheelResult) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title="Arena Learning flywheel")
-    for col in ("iteration", "target Elo (95% CI)", "battles", "data yield", "SFT", "DPO", "top arm per dimension (share)"):
+    anchor = result.leaderboard.attrs.get("anchor") if not result.leaderboard.empty else None
+    t = Table(title="Arena Learning flywheel", caption=(
+        f"Elo: one Bradley-Terry fit over all evaluation battles, {anchor} = 1000" if anchor else
+        "Elo: one Bradley-Terry fit over all evaluation battles, mean of all models = 1000")
+        + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI)")
+    for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "battles", "data yield", "SFT", "DPO",
+                "top arm per dimension (share)"):
         t.add_column(col, justify="left" if col.startswith("top arm") else "right")
-    for r in result.table().itertuples():
-        elo = "-" if r.target_elo is None else f"{r.target_elo:.0f} ({r.ci_low:.0f}..{r.ci_high:.0f})"
-        y = "-" if r._6 is None or r._6 != r._6 else f"{r._6:.0%}"  # 'yield' column (NaN/None: no battles)
-        t.add_row(str(r.iteration), elo, str(r.battles), y, str(r.sft), str(r.dpo), r.allocation or "-")
+    for r in result.table().to_dict("records"):
+        elo = "-" if r["target_elo"] is None else f"{r['target_elo']:.0f} ({r['ci_low']:.0f}..{r['ci_high']:.0f})"
+        g = r.get("gain")
+        gain = "-" if g is None or g != g or r["iteration"] == 0 else (
+            f"{g:+.0f} ({r['gain_low']:+.0f}..{r['gain_high']:+.0f})")
+        y = r["yield"]
+        ys = "-" if y is None or y != y else f"{y:.0%}"  # NaN/None: no battles
+        t.add_row(str(r["iteration"]), elo, gain, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
+                  r["allocation"] or "-")
     c = Console()
     c.print(t)
     for w in result.warnings:

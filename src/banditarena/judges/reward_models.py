@@ -141,6 +141,8 @@ def _load_tokenizer_and_model(path: str, kind: str, name: str) -> tuple[Any, Any
     except Exception as exc:
         raise ModelError(f"reward model '{name}' failed to load from '{path}': {type(exc).__name__}: {exc}") from exc
     model.eval()
+    if torch.cuda.is_available():  # an accelerator when torch sees one; inputs follow the model's device
+        model.to("cuda")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok, model
@@ -221,8 +223,10 @@ class LikelihoodRM(BaseRewardModel):
                 for r, (seq, _) in enumerate(chunk):  # right padding
                     ids[r, :len(seq)] = torch.tensor(seq)
                     mask[r, :len(seq)] = 1
+                dev = next(self._model.parameters()).device
+                ids, mask = ids.to(dev), mask.to(dev)
                 logits = self._model(input_ids=ids, attention_mask=mask).logits.float()
-                logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+                logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0].cpu()
                 for r, (seq, n) in enumerate(chunk):
                     if n > 0:  # an empty answer stays NaN (counted by the caller)
                         L = len(seq)
@@ -295,7 +299,8 @@ class SequenceClassifierRM(BaseRewardModel):
             for s in range(0, len(texts), self.batch_size):
                 enc = self._tok(texts[s:s + self.batch_size], return_tensors="pt", padding=True, truncation=True,
                                 max_length=self.max_length, add_special_tokens=False)
-                logits = self._model(**enc).logits.float()
+                dev = next(self._model.parameters()).device
+                logits = self._model(**{k: v.to(dev) for k, v in enc.items()}).logits.float().cpu()
                 vals = logits[:, 0] if logits.shape[-1] == 1 else logits[:, self.label_index]
                 for (i, j), v in zip(where[s:s + self.batch_size], vals.tolist()):
                     out[i][j] = v

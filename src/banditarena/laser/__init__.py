@@ -29,6 +29,7 @@ from banditarena.laser.run import (
     build_reward_model,
     load_problems,
     method_names,
+    paired_test,
     run_laser,
     selection_frequencies,
     selection_over_time,
@@ -38,5 +39,5 @@ __all__ = [
     "METHODS", "DataSpec", "EvalResult", "LaserRecipe", "LaserResults", "LoopSpec", "MethodRunner", "MethodState",
     "PairStats", "Policy", "PolicySpec", "RewardModelSpec", "agreement_pairs", "arithmetic_problems",
     "build_reward_model", "ensemble_scores", "form_pairs", "load_gsm8k", "load_jsonl_problems", "load_problems",
-    "load_recipe", "method_names", "run_laser", "selection_frequencies", "selection_over_time", "split_problems",
+    "load_recipe", "method_names", "paired_test", "run_laser", "selection_frequencies", "selection_over_time", "split_problems",
 ]

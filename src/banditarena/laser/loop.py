@@ -451,7 +451,7 @@ class MethodRunner:
             row["test_acc"] = ev.accuracy
             row["eval_s"] = time.perf_counter() - t1
             if it + 1 == rc.loop.iterations:  # the final evaluation: reused by run()
-                self.state.test = {"accuracy": ev.accuracy, "per_category": ev.per_category}
+                self.state.test = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
         self.state.history.append(row)
         self.state.wall_s += wall
         self.state.iteration = it + 1
@@ -478,10 +478,10 @@ class MethodRunner:
         mx = self.recipe.eval_max_new_tokens
         if self.test and self.state.test is None:
             ev = self.policy.evaluate(self.test, max_new_tokens=mx)
-            self.state.test = {"accuracy": ev.accuracy, "per_category": ev.per_category}
+            self.state.test = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
         if self.dev and self.method.startswith("single:"):
             ev = self.policy.evaluate(self.dev, max_new_tokens=mx)
-            self.state.dev = {"accuracy": ev.accuracy, "per_category": ev.per_category}
+            self.state.dev = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
         self.state.done = True
         self._save()
         return self.state

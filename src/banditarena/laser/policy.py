@@ -1,6 +1,6 @@
 """The policy being trained: sampling, greedy evaluation and prompt embeddings (the bandit's context).
 
-Wraps a transformers causal LM on CPU. Contexts are the mean of the final hidden states over the prompt
+Wraps a transformers causal LM (on the accelerator when torch sees one, else the CPU). Contexts are the mean of the final hidden states over the prompt
 tokens (``"mean"``) or the final hidden state of the last prompt token (``"last"``), projected to
 ``context_dim`` dimensions with a fixed seeded Gaussian matrix (Johnson-Lindenstrauss) and L2-normalised:
 LinUCB's cost and the number of rounds it needs grow with the dimension, and a 576-d context over a few
@@ -45,10 +45,11 @@ class Policy:
 
     @classmethod
     def load(cls, path: str, **kwargs: Any) -> Policy:
-        """Load from a local checkpoint path or an embedded-default alias (ModelError naming it on failure)."""
+        """Load from a local checkpoint path or an embedded-default alias (ModelError naming it on failure),
+        on the accelerator when torch sees one."""
         from banditarena.training import load_causal_lm
 
-        model, tok = load_causal_lm(path)
+        model, tok = load_causal_lm(path, device="auto")
         model.eval()
         return cls(model, tok, **kwargs)
 
@@ -74,7 +75,7 @@ class Policy:
         per = max(1, self.gen_batch_size // max(n, 1))
         for s in range(0, len(texts), per):
             chunk = texts[s:s + per]
-            enc = self.tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = self.tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False).to(self.model.device)
             torch.manual_seed(seed + s)
             kw: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tok.pad_token_id,
                                   "num_return_sequences": n}
@@ -127,13 +128,14 @@ class Policy:
         rows = []
         with torch.no_grad():
             for s in range(0, len(texts), batch_size):
-                enc = self.tok(texts[s:s + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-                hs = self.model(**enc, output_hidden_states=True).hidden_states[-1].float()
-                mask = enc["attention_mask"].float()
+                enc = self.tok(texts[s:s + batch_size], return_tensors="pt", padding=True,
+                               add_special_tokens=False).to(self.model.device)
+                hs = self.model(**enc, output_hidden_states=True).hidden_states[-1].float().cpu()
+                mask = enc["attention_mask"].float().cpu()
                 if mode == "mean":
                     v = (hs * mask[..., None]).sum(1) / mask.sum(1, keepdim=True).clamp(min=1)
                 else:
-                    idx = enc["attention_mask"].sum(1) - 1
+                    idx = enc["attention_mask"].sum(1).cpu() - 1
                     v = hs[torch.arange(hs.shape[0]), idx]
                 rows.append(v.numpy().astype(np.float64))
         x = np.concatenate(rows, axis=0)

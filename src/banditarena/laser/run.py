@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ __all__ = [
     "build_reward_model",
     "load_problems",
     "method_names",
+    "paired_test",
     "run_laser",
     "selection_frequencies",
     "selection_over_time",
@@ -60,7 +61,11 @@ class LaserResults:
       ``propensity``, ``reward``;
     * ``history``: one row per (method, iteration) - training ``loss``, ``n_rows``, ``rm_calls``, ``test_acc``
       when evaluated;
-    * ``base``: the base policy's test accuracy (overall and per category); ``best_single``: its RM name.
+    * ``base``: the base policy's test accuracy (overall and per category); ``best_single``: its RM name;
+    * ``correct``: per method (and ``base``), which test problems it solved, in test order (for
+      :meth:`compare`).
+
+    ``table`` also holds ``acc_ci_low`` / ``acc_ci_high``, the 95% Wilson interval of each accuracy.
     """
 
     table: pd.DataFrame
@@ -70,6 +75,17 @@ class LaserResults:
     best_single: str | None
     run_dir: Path
     reward_models: list[str]
+    correct: dict[str, list[bool]] = field(default_factory=dict)
+
+    def compare(self, a: str, b: str) -> dict[str, float]:
+        """Paired exact McNemar test of methods ``a`` and ``b`` (``best_single`` resolves to the picked RM)."""
+        names = {m: m for m in self.correct}
+        if self.best_single:
+            names["best_single"] = f"single:{self.best_single}"
+        for m in (a, b):
+            if names.get(m) not in self.correct:
+                raise ConfigError(f"compare: no per-problem test results for method '{m}' (have {sorted(self.correct)})")
+        return paired_test(self.correct[names[a]], self.correct[names[b]])
 
     def frequencies(self, method: str = "laser", by_category: bool = False) -> pd.DataFrame:
         """How often each RM was selected by ``method`` (fractions), overall or per category."""
@@ -249,7 +265,7 @@ def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], 
 
         pol = Policy.load(base_model, system_prompt=rc.policy.system_prompt, gen_batch_size=rc.policy.gen_batch_size)
         ev = pol.evaluate(test, max_new_tokens=rc.eval_max_new_tokens)
-        out = {"accuracy": ev.accuracy, "per_category": ev.per_category}
+        out = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(out), encoding="utf-8")
     os.replace(tmp, path)
@@ -259,11 +275,16 @@ def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], 
 def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str, Any],
              rm_names: list[str]) -> LaserResults:
     rows, sels, hist = [], [], []
+    correct: dict[str, list[bool]] = {}
+    if base.get("correct"):
+        correct["base"] = list(base["correct"])
     base_acc = base.get("accuracy")
     for m, st in states.items():
         acc = st.test["accuracy"] if st.test else None
+        n_test = len((st.test or {}).get("correct") or [])
+        lo, hi = _wilson(acc, n_test)
         rows.append({
-            "method": m, "accuracy": acc,
+            "method": m, "accuracy": acc, "acc_ci_low": lo, "acc_ci_high": hi,
             "delta": None if acc is None or base_acc is None else acc - base_acc,
             "dev_accuracy": st.dev["accuracy"] if st.dev else None,
             "rm_calls": int(sum(st.rm_calls.values())), "wall_s": round(st.wall_s, 1),
@@ -271,6 +292,8 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
             "nan_skips": st.stats.get("nan_skips", 0), "iterations": st.iteration,
             **{f"acc_{k}": v for k, v in ((st.test or {}).get("per_category") or {}).items()},
         })
+        if st.test and st.test.get("correct"):
+            correct[m] = list(st.test["correct"])
         sels.extend(st.selections)
         hist.extend({"method": m, **h} for h in st.history)
     best = None
@@ -282,14 +305,16 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
         rows.append({**pick, "method": f"best_single ({best})"})
     table = pd.DataFrame(rows)
     if base_acc is not None:
-        table = pd.concat([pd.DataFrame([{"method": "base", "accuracy": base_acc, "delta": 0.0, "rm_calls": 0,
+        blo, bhi = _wilson(base_acc, len(base.get("correct") or []))
+        table = pd.concat([pd.DataFrame([{"method": "base", "accuracy": base_acc, "acc_ci_low": blo,
+                                          "acc_ci_high": bhi, "delta": 0.0, "rm_calls": 0,
                                           "wall_s": 0.0,
                                           **{f"acc_{k}": v for k, v in base.get("per_category", {}).items()}}]),
                            table], ignore_index=True)
     selections = pd.DataFrame(sels)
     history = pd.DataFrame(hist)
     res = LaserResults(table=table, selections=selections, history=history, base=base, best_single=best,
-                       run_dir=run, reward_models=rm_names)
+                       run_dir=run, reward_models=rm_names, correct=correct)
     table.to_csv(run / "table.csv", index=False)
     if not selections.empty:
         selections.to_csv(run / "selections.csv", index=False)
@@ -297,6 +322,31 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
         history.to_csv(run / "history.csv", index=False)
     (run / "results.json").write_text(json.dumps(res.to_dict(), indent=1, default=_json_default), encoding="utf-8")
     return res
+
+
+def _wilson(acc: float | None, n: int) -> tuple[float | None, float | None]:
+    """95% Wilson interval of an accuracy over ``n`` problems (None when the per-problem results are unknown)."""
+    if acc is None or n <= 0:
+        return None, None
+    from banditarena.judges.audit import wilson_interval
+
+    return wilson_interval(round(acc * n), n)
+
+
+def paired_test(a: list[bool], b: list[bool]) -> dict[str, float]:
+    """Exact McNemar test of two methods' per-problem correctness on the same test set.
+
+    Returns ``a_only`` / ``b_only`` (problems only one method solved), the accuracy difference and the
+    two-sided p-value of the exact binomial test on the discordant problems.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError("paired_test: the two methods must be scored on the same non-empty test set")
+    from scipy.stats import binomtest
+
+    a_only = sum(1 for x, y in zip(a, b) if x and not y)
+    b_only = sum(1 for x, y in zip(a, b) if y and not x)
+    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
+    return {"a_only": a_only, "b_only": b_only, "diff": (sum(a) - sum(b)) / len(a), "p_value": float(p)}
 
 
 def _json_default(x: Any) -> Any:
