@@ -39,7 +39,7 @@ def judge():
 
 
 @pytest.mark.slow
-def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path):
+def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path, capsys):
     rec = recipe(tiny_llama)
     fw = Flywheel(rec, tmp_path / "run", judge=judge())
     res = fw.run()
@@ -71,6 +71,19 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path):
     for r in res.elo.itertuples():
         assert r.gain_low <= r.gain + 1e-9 and r.gain - 1e-9 <= r.gain_high
         assert abs(r.gain - (r.rating - res.elo["rating"].iloc[0])) < 1e-6
+
+    # the closing table and the report with its three plots
+    from banditarena.flywheel.report import print_table, write_flywheel_report
+
+    print_table(res)
+    out = capsys.readouterr().out
+    assert "gain vs it0" in out and "mean of all models = 1000" in out
+    it2 = res.elo.iloc[2]
+    assert f"{it2.rating:.0f} ({it2.ci_low:.0f}..{it2.ci_high:.0f})" in out
+    html = write_flywheel_report(tmp_path / "run", res)
+    assert html.exists()
+    for png in ("elo_over_iterations.png", "arm_pulls.png", "yield_per_arm.png"):
+        assert (tmp_path / "run" / "figures" / png).stat().st_size > 1000
 
     counts = fw.store.counts()
     # a rerun of the same recipe pays for nothing: same stored rows, same result
@@ -117,3 +130,19 @@ def test_empty_pool_is_reported(tmp_path, tiny_llama):
     rec = recipe(tiny_llama, pool={"source": str(empty)})
     with pytest.raises(DataError, match="empty"):
         Flywheel(rec, tmp_path / "run", judge=judge())
+
+
+def test_snapshot_equal_to_an_opponent_is_battled_once(tmp_path, tiny_llama):
+    """Iteration 0 and a frozen copy of the base model give the same answers: the evaluation counts them once."""
+    frozen = {"name": "tiny-frozen", "backend": "local", "model": str(tiny_llama), "batch_size": 8, "strategy": "plain"}
+    base = recipe(tiny_llama)
+    rec = recipe(tiny_llama, iterations=1, training={"enabled": False},
+                 opponents=[o.model_dump(mode="json", exclude_none=True) for o in base.opponents] + [frozen])
+    fw = Flywheel(rec, tmp_path / "run", judge=judge())
+    fw.run()
+    ev = fw.store.battles("eval")
+    names = set(ev["model_a"]) | set(ev["model_b"])
+    assert {"tiny-it0", "tiny-it1", "tiny-frozen"} <= names
+    pairs = [frozenset(p) for p in zip(ev["model_a"], ev["model_b"])]
+    assert frozenset(("tiny-it1", "tiny-frozen")) in pairs
+    assert frozenset(("tiny-it1", "tiny-it0")) not in pairs

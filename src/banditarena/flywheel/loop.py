@@ -112,6 +112,15 @@ def assign_clusters(prompts: list[Prompt], cluster_field: str, *, seed: int) -> 
     return prompts
 
 
+def _same_model(a: Contestant, b: Contestant) -> bool:
+    """Same backend, model, request strategy and options (batch size aside): the same answers."""
+    def opts(c: Contestant) -> dict[str, Any]:
+        return {k: v for k, v in c.options if k != "batch_size"}
+
+    return (a.backend, a.model, a.strategy.cache_identity(), opts(a)) == (
+        b.backend, b.model, b.strategy.cache_identity(), opts(b))
+
+
 class Flywheel:
     """Runs a :class:`FlywheelRecipe` in a run directory (resumable)."""
 
@@ -313,6 +322,9 @@ class Flywheel:
         target = Contestant(self.target_name(it), target.backend, target.model, target.strategy, target.options)
         opps = [o for o in self.opponents if o.name in self.eval_opponents]
         earlier = [self._snapshots[j] for j in sorted(self._snapshots) if j < it] if self.recipe.eval.snapshots else []
+        # a checkpoint that is also an opponent (e.g. iteration 0 and a frozen copy of the base model) gives the
+        # same answers twice: battle it once, or the evaluation would count the same evidence twice
+        earlier = [c for c in earlier if not any(_same_model(c, o) for o in opps)]
         self._snapshots[it] = target
         others = [*opps, *earlier]
         arena = Arena(self.store, [target, *others], self.judge, seed=self.recipe.seed, progress=self.progress, tag="eval")

@@ -26,6 +26,8 @@ def yield_per_arm(decisions: pd.DataFrame) -> pd.DataFrame:
 
 
 def print_table(result: FlywheelResult) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
@@ -34,9 +36,9 @@ def print_table(result: FlywheelResult) -> None:
         f"Elo: one Bradley-Terry fit over all evaluation battles, {anchor} = 1000" if anchor else
         "Elo: one Bradley-Terry fit over all evaluation battles, mean of all models = 1000")
         + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI)")
-    for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "battles", "data yield", "SFT", "DPO",
-                "top arm per dimension (share)"):
-        t.add_column(col, justify="left" if col.startswith("top arm") else "right")
+    for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "battles", "yield", "SFT", "DPO"):
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("top arm per dimension (share)", justify="left")
     for r in result.table().to_dict("records"):
         elo = "-" if r["target_elo"] is None else f"{r['target_elo']:.0f} ({r['ci_low']:.0f}..{r['ci_high']:.0f})"
         g = r.get("gain")
@@ -46,7 +48,8 @@ def print_table(result: FlywheelResult) -> None:
         ys = "-" if y is None or y != y else f"{y:.0%}"  # NaN/None: no battles
         t.add_row(str(r["iteration"]), elo, gain, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
                   r["allocation"] or "-")
-    c = Console()
+    # a log file or pipe gets a readable width instead of rich's 80-column default
+    c = Console() if sys.stdout.isatty() else Console(width=140)
     c.print(t)
     for w in result.warnings:
         c.print(f"[yellow]warning:[/yellow] {w}")
