@@ -146,3 +146,62 @@ def test_snapshot_equal_to_an_opponent_is_battled_once(tmp_path, tiny_llama):
     pairs = [frozenset(p) for p in zip(ev["model_a"], ev["model_b"])]
     assert frozenset(("tiny-it1", "tiny-frozen")) in pairs
     assert frozenset(("tiny-it1", "tiny-it0")) not in pairs
+
+
+class RecordingJudge(ReferenceSimilarityJudge):
+    """The offline judge, keeping every request it was asked to judge."""
+
+    def __init__(self):
+        super().__init__(embedder=HashEmbedder())
+        self.seen = []
+
+    def judge_batch(self, requests):
+        self.seen.extend(requests)
+        return super().judge_batch(requests)
+
+
+def test_simulated_user_personas_are_strategy_arms_of_multi_turn_battles(tmp_path, tiny_llama):
+    from tests.support.openai_server import FakeOpenAIServer
+
+    frozen = {"name": "tiny-frozen", "backend": "local", "model": str(tiny_llama), "batch_size": 8, "strategy": "plain"}
+    with FakeOpenAIServer() as srv:  # the simulated user behind an OpenAI-compatible endpoint
+        rec = recipe(tiny_llama, iterations=1, battles_per_iteration=12, training={"enabled": False},
+                     opponents=[frozen], strategies={"plain": {"max_tokens": 8}},
+                     user_simulator={"endpoint": {"backend": "openai", "model": "user-sim", "base_url": srv.base_url},
+                                     "turns": 3, "max_tokens": 16,
+                                     "personas": {"curious": "You are a curious student.",
+                                                  "skeptic": "You are a skeptical engineer."}},
+                     bandit={"batch": 6, "strategies": {"policy": "uniform"}})
+        j = RecordingJudge()
+        fw = Flywheel(rec, tmp_path / "run", judge=j, evaluate=False)
+        res = fw.run()
+        sent = srv.attempts
+        assert sent > 0
+        # a rerun replays the stored follow-ups and battles: nothing is sent again
+        Flywheel(rec, tmp_path / "run", judge=RecordingJudge(), evaluate=False).run()
+        assert srv.attempts == sent
+    assert not [w for w in res.warnings if "simulated user" in w]
+    dec = res.decisions
+    arms = set(dec.loc[dec["dimension"] == "strategies", "arm"])
+    assert {"curious", "skeptic"} & arms  # personas compete with the plain strategy as arms
+    persona = [r for r in j.seen if r.prompt.meta.get("persona")]
+    assert persona, "no persona battle was judged"
+    for r in persona:
+        # the simulated user continued the conversation to 3 user turns; both sides answered every turn,
+        # and the judge received the whole dialogue (all user turns, all answers of both sides)
+        assert len(r.prompt.user_turns) == 3
+        assert len(r.first.turns) == 3 and len(r.second.turns) == 3
+        assert r.prompt.meta["base_prompt"] in r.prompt.id
+        assert all(t.startswith("[user-sim]") for t in r.prompt.user_turns[1:])  # written by the simulator
+
+
+def test_simulated_user_without_follow_up_is_reported(tmp_path, tiny_llama):
+    frozen = {"name": "tiny-frozen", "backend": "local", "model": str(tiny_llama), "batch_size": 8, "strategy": "plain"}
+    # the tiny random model as the simulated user writes only whitespace: conversations end early, counted
+    rec = recipe(tiny_llama, iterations=1, battles_per_iteration=6, training={"enabled": False}, opponents=[frozen],
+                 strategies={"plain": {"max_tokens": 8}},
+                 user_simulator={"endpoint": {"backend": "local", "model": str(tiny_llama)}, "turns": 2,
+                                 "max_tokens": 8, "personas": {"curious": "You are a curious student."}},
+                 bandit={"batch": 6, "strategies": {"policy": "uniform"}})
+    res = Flywheel(rec, tmp_path / "run", judge=RecordingJudge(), evaluate=False).run()
+    assert any("simulated user wrote no follow-up" in w and "curious" in w for w in res.warnings)

@@ -166,6 +166,7 @@ class Flywheel:
         self.warnings: list[str] = []
         self._embedder: Any = None
         self._snapshots: dict[int, Contestant] = {}  # evaluated checkpoints, by iteration
+        self._sim_short: dict[str, int] = {}  # persona -> conversations the simulated user ended early
 
     # ------------------------------------------------------------------ contestants
     def target_name(self, it: int, strategy: str | None = None) -> str:
@@ -267,6 +268,11 @@ class Flywheel:
             step += len(matches)
             bar(f"battles it{it}", len(matches), self.recipe.battles_per_iteration)
         summary.pulls = {d: dict(v) for d, v in pulls.items()}
+        if self._sim_short:
+            self.warnings.append(f"iteration {it}: the simulated user wrote no follow-up (failed or empty) in "
+                                 + ", ".join(f"{n} {p} conversation(s)" for p, n in sorted(self._sim_short.items()))
+                                 + "; those battles had fewer turns")
+            self._sim_short = {}
         self.store.set_state(f"bandit_after_it{it}", self.allocator.state_dict())
         return summary
 
@@ -307,7 +313,8 @@ class Flywheel:
             comp = cached.get(key) or (await backend.acomplete([req], strategy))[0]
             if key not in cached:
                 self.store.put_completions([(key, comp, f"user-simulator/{persona}", prompt.id)])
-            if not comp.ok or not comp.text.strip():
+            if not comp.ok or not comp.text.strip():  # no follow-up: the conversation ends here, counted
+                self._sim_short[persona] = self._sim_short.get(persona, 0) + 1
                 break
             turns.append(comp.text.strip())
         pid = f"{prompt.id}~{persona}~{stable_hash(turns, 8)}"
