@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from banditarena.errors import ConfigError, DataError
@@ -205,3 +206,31 @@ def test_simulated_user_without_follow_up_is_reported(tmp_path, tiny_llama):
                  bandit={"batch": 6, "strategies": {"policy": "uniform"}})
     res = Flywheel(rec, tmp_path / "run", judge=RecordingJudge(), evaluate=False).run()
     assert any("simulated user wrote no follow-up" in w and "curious" in w for w in res.warnings)
+
+
+def test_used_up_arms_fall_back_and_the_budget_is_spent(tmp_path, tiny_llama):
+    """A greedy opponent policy keeps picking one opponent; once its prompts are used up, battles go to the
+    other opponent (logged as fallbacks) instead of ending the iteration early."""
+    d = "data:arena_hard_v0.1/model_answer/"
+    rec = recipe(tiny_llama, iterations=1, battles_per_iteration=12, training={"enabled": False},
+                 target={"name": "t35", "backend": "replay", "path": f"{d}gpt-3.5-turbo-0125.jsonl"},
+                 opponents=[{"name": "g4", "backend": "replay", "path": f"{d}gpt-4-0314.jsonl"},
+                            {"name": "g4b", "backend": "replay", "path": f"{d}gpt-4-0613.jsonl"}],
+                 strategies={"plain": {"max_tokens": 12}},
+                 pool={"source": "arena_hard", "limit": 10,
+                       "reference_from": "data:arena_hard_v0.1/model_answer/gpt-4-0613.jsonl"},
+                 cluster_field="kmeans:2",
+                 bandit={"batch": 4, "opponents": {"policy": "epsilon_greedy", "params": {"epsilon": 0.0}}})
+    fw = Flywheel(rec, tmp_path / "run", judge=judge(), evaluate=False)
+    res = fw.run()
+    n_pool = len(fw.splits[0])
+    assert n_pool < 12  # one opponent alone cannot take the whole budget
+    assert res.iterations[0].battles == min(12, 2 * n_pool)
+    dec = res.decisions
+    opp = dec[dec["dimension"] == "opponents"]
+    assert len(opp) == res.iterations[0].battles
+    fb = opp["meta"].map(lambda m: json.loads(m).get("fallback", False))
+    assert fb.any() and not fb.all()
+    # no (prompt, opponent) pair is fought twice
+    pid = opp["meta"].map(lambda m: json.loads(m)["prompt_id"])
+    assert not pd.Series(list(zip(pid, opp["arm"]))).duplicated().any()

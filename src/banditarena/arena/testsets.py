@@ -33,7 +33,9 @@ def build_testset_cli(
     if n_hard > 0 and hard_from is None:
         raise ConfigError("--n-hard needs --hard-from RUN_DIR (battle margins score difficulty)")
     pool = load_prompts(source)
-    embedder = Embedder()
+    from banditarena.models.hub import cache_dir
+
+    embedder = Embedder(cache_dir=cache_dir() / "embeddings")
     manifest_extra: dict[str, Any] = {"source": source}
     if decontaminate_against:
         test = load_prompts(decontaminate_against)

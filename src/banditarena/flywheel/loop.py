@@ -95,14 +95,22 @@ class FlywheelResult:
         return pd.DataFrame(rows)
 
 
+def _prompt_embedder() -> Any:
+    """MiniLM prompt embeddings, cached on disk (``$BANDITARENA_CACHE/embeddings``): reruns and later
+    iterations embed each prompt once."""
+    from banditarena.models.hub import cache_dir
+    from banditarena.prompts.embed import Embedder
+
+    return Embedder(cache_dir=cache_dir() / "embeddings")
+
+
 def assign_clusters(prompts: list[Prompt], cluster_field: str, *, seed: int) -> list[Prompt]:
     """Set ``Prompt.cluster`` from the data's field or by k-means over MiniLM embeddings."""
     if cluster_field.startswith("kmeans:"):
         from banditarena.prompts.cluster import assign_clusters as kmeans_assign
-        from banditarena.prompts.embed import Embedder
 
         k = int(cluster_field.split(":", 1)[1])
-        kmeans_assign(prompts, k, Embedder(), seed=seed, overwrite=True, prefix="c")
+        kmeans_assign(prompts, k, _prompt_embedder(), seed=seed, overwrite=True, prefix="c")
         return prompts
     for p in prompts:
         value = p.cluster if cluster_field == "cluster" else p.category
@@ -226,12 +234,19 @@ class Flywheel:
             for ch in choices:
                 cluster, strat, opp = ch["clusters"][0], ch["strategies"][0], ch["opponents"][0]
                 prompt = next_prompt(cluster, strat, opp)
-                if prompt is None:  # this cluster is used up for that opponent: the least-used cluster that is not
-                    avail = [c for c in self.clusters if next_prompt(c, strat, opp) is not None]
-                    if not avail:
+                if prompt is None:
+                    # the chosen arms are used up together: keep as many chosen arms as possible and fill the
+                    # others with the least-pulled arms that still have an unfought prompt (logged as fallback)
+                    options = [(c, s_, o) for o in [opp] + sorted({o.name for o in self.opponents} - {opp})
+                               for s_ in [strat] + sorted(set(targets) - {strat})
+                               for c in self.clusters if next_prompt(c, s_, o) is not None]
+                    if not options:
                         continue
-                    cluster = min(avail, key=lambda c: (pulls["clusters"].get(c, 0), c))
-                    ch = {**ch, "clusters": (cluster, ch["clusters"][1])}
+                    cluster, strat, opp = min(options, key=lambda x: (
+                        x[2] != opp, x[1] != strat, pulls["clusters"].get(x[0], 0), pulls["opponents"].get(x[2], 0),
+                        pulls["strategies"].get(x[1], 0), x))
+                    ch = {"clusters": (cluster, ch["clusters"][1]), "strategies": (strat, ch["strategies"][1]),
+                          "opponents": (opp, ch["opponents"][1]), "_fallback": True}
                     prompt = next_prompt(cluster, strat, opp)
                     assert prompt is not None
                 fought.add((prompt.id, strat, opp))
@@ -245,6 +260,7 @@ class Flywheel:
             by_key = {(b.prompt_id, b.model_a, b.model_b): b for b in res.battles}
             upd_choices, rewards = [], []
             for j, (m, ch) in enumerate(zip(matches, used, strict=True)):
+                fallback = bool(ch.pop("_fallback", False))
                 b = by_key.get((m.prompt.id, m.model_a, m.model_b))
                 for dim, (arm, _) in ch.items():
                     pulls[dim][arm] += 1
@@ -262,7 +278,8 @@ class Flywheel:
                 for dim, (arm, prop) in ch.items():
                     self.store.put_decision(
                         self.recipe.name, step0 + step + j, dim, policy=self.allocator.policy_names[dim], arm=arm,
-                        propensity=prop, reward=r, meta={"iteration": it, "prompt_id": m.prompt.id, "yield": int(y)})
+                        propensity=prop, reward=r, meta={"iteration": it, "prompt_id": m.prompt.id, "yield": int(y),
+                                                         **({"fallback": True} if fallback else {})})
             self.allocator.update(upd_choices, rewards)
             summary.judge_calls += 2 * len(res.battles)
             step += len(matches)
@@ -443,9 +460,7 @@ class Flywheel:
 
     def _get_embedder(self) -> Any:
         if self._embedder is None and self.sel_cfg.decontaminate:
-            from banditarena.prompts.embed import Embedder
-
-            self._embedder = Embedder()
+            self._embedder = _prompt_embedder()
         return self._embedder
 
     def run(self) -> FlywheelResult:
