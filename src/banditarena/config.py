@@ -40,6 +40,7 @@ class EndpointConfig(_Model):
     max_retries: int = Field(5, ge=0)
     path: str | None = None  # replay: answer file
     batch_size: int = Field(8, ge=1)  # local
+    max_batch_tokens: int = Field(4096, ge=1)  # local: padded prompt tokens per batch (long prompts: smaller batches)
     device: str = "cpu"  # local: "cpu", "cuda", "cuda:1", ...
 
     @model_validator(mode="after")
@@ -60,7 +61,7 @@ class EndpointConfig(_Model):
             }
         if self.backend == "replay":
             return {"path": str(resolve_path(self.path or "", base))}
-        return {"batch_size": self.batch_size, "device": self.device}
+        return {"batch_size": self.batch_size, "device": self.device, "max_batch_tokens": self.max_batch_tokens}
 
 
 class ContestantConfig(EndpointConfig):

@@ -81,6 +81,24 @@ def test_progress_per_batch_order_and_system_prompt(tiny_llama_dir: Path) -> Non
     assert b.complete([], Strategy()) == []
 
 
+def test_long_prompts_get_smaller_batches_with_the_same_answers(tiny_llama_dir: Path) -> None:
+    long_q = "Describe this list: " + ", ".join(f"item number {i}" for i in range(120))  # ~700 tokens
+    rs = reqs() + [ChatRequest("long", 0, [{"role": "user", "content": long_q}], seed=99)]
+    b = LocalBackend(str(tiny_llama_dir), batch_size=8, max_batch_tokens=1024)
+    lengths = [len(p) for p in b._encode_all(rs, Strategy())]
+    order = sorted(range(len(rs)), key=lambda i: (lengths[i], i))
+    batches = b._batches(order, lengths)
+    assert batches[-1] == [len(rs) - 1]  # the long prompt alone: it would pad 7 short ones to its length
+    assert all(len(x) * max(lengths[i] for i in x) <= 1024 or len(x) == 1 for x in batches)
+    done: list[int] = []
+    out = asyncio.run(b.acomplete(rs, Strategy(max_tokens=6), progress=done.append))
+    assert done == [len(x) for x in batches]
+    whole = LocalBackend(str(tiny_llama_dir), batch_size=8, max_batch_tokens=10**6).complete(rs, Strategy(max_tokens=6))
+    assert [c.text for c in out] == [c.text for c in whole]
+    with pytest.raises(ConfigError, match="max_batch_tokens"):
+        LocalBackend(str(tiny_llama_dir), max_batch_tokens=0)
+
+
 def test_model_loads_once_and_identity_fingerprints_the_checkpoint(tiny_llama_dir: Path, tmp_path: Path) -> None:
     b = LocalBackend(str(tiny_llama_dir))
     assert b.load()[0] is LocalBackend(str(tiny_llama_dir), batch_size=2).load()[0]

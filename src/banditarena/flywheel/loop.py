@@ -121,9 +121,9 @@ def assign_clusters(prompts: list[Prompt], cluster_field: str, *, seed: int) -> 
 
 
 def _same_model(a: Contestant, b: Contestant) -> bool:
-    """Same backend, model, request strategy and options (batch size aside): the same answers."""
+    """Same backend, model, request strategy and options (batching aside): the same answers."""
     def opts(c: Contestant) -> dict[str, Any]:
-        return {k: v for k, v in c.options if k != "batch_size"}
+        return {k: v for k, v in c.options if k not in ("batch_size", "max_batch_tokens")}
 
     return (a.backend, a.model, a.strategy.cache_identity(), opts(a)) == (
         b.backend, b.model, b.strategy.cache_identity(), opts(b))

@@ -114,17 +114,23 @@ class LocalBackend(Backend):
     Args:
         model: ``"smollm2-135m-instruct"`` (the embedded default, or one of its aliases) or a local
             checkpoint directory with a tokenizer that has a chat template.
-        batch_size: requests generated together.
+        batch_size: requests generated together (at most).
         device: torch device (``"cpu"``).
+        max_batch_tokens: at most this many padded prompt tokens per batch (rows x longest prompt); longer
+            prompts go in smaller batches.
     """
 
     kind: ClassVar[str] = "local"
 
-    def __init__(self, model: str = hub.DEFAULT_LLM, batch_size: int = 8, device: str = "cpu") -> None:
+    def __init__(self, model: str = hub.DEFAULT_LLM, batch_size: int = 8, device: str = "cpu",
+                 max_batch_tokens: int = 4096) -> None:
         super().__init__(model)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"local backend for model '{model}': batch_size={batch_size!r} must be an integer >= 1")
+        if not isinstance(max_batch_tokens, int) or max_batch_tokens < 1:
+            raise ConfigError(f"local backend for model '{model}': max_batch_tokens={max_batch_tokens!r} must be >= 1")
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.device = device
         self._is_default = model in hub._ALIASES_LLM
         if not self._is_default and not Path(model).is_dir():
@@ -204,10 +210,12 @@ class LocalBackend(Backend):
         dev = self.device
         cache = DynamicCache()
         with torch.inference_mode():
-            res = model(
-                input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
-                past_key_values=cache, use_cache=True,
-            )
+            prefill = {"input_ids": ids.to(dev), "attention_mask": mask.to(dev), "position_ids": pos.to(dev),
+                       "past_key_values": cache, "use_cache": True}
+            try:  # logits of the last position only: a long prompt's full-vocabulary logits would not fit
+                res = model(**prefill, logits_to_keep=1)
+            except TypeError:  # a model class without logits_to_keep
+                res = model(**prefill)
             last_pos = pos[:, -1]
             for step in range(max_new):
                 logits = res.logits[:, -1, :].float().cpu()
@@ -264,6 +272,21 @@ class LocalBackend(Backend):
             texts = [tokenizer.decode(row, skip_special_tokens=True) for row in ids]
         return [Completion(text=t, tokens=len(row), latency_s=latency) for t, row in zip(texts, ids)]
 
+    def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """Cut the length-sorted requests into batches of at most ``batch_size`` rows and at most
+        ``max_batch_tokens`` padded prompt tokens (a single longer prompt goes alone), so one long prompt
+        does not pad a whole batch to its length."""
+        out: list[list[int]] = []
+        cur: list[int] = []
+        for i in order:  # ascending length: the newest row is the longest of its batch
+            if cur and (len(cur) >= self.batch_size or (len(cur) + 1) * lengths[i] > self.max_batch_tokens):
+                out.append(cur)
+                cur = []
+            cur.append(i)
+        if cur:
+            out.append(cur)
+        return out
+
     async def acomplete(
         self,
         requests: list[ChatRequest],
@@ -280,8 +303,7 @@ class LocalBackend(Backend):
         seeds = [request_seed(r) for r in requests]
         order = sorted(range(len(requests)), key=lambda i: (len(prompts[i]), i))
         results: list[Completion | None] = [None] * len(requests)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start: start + self.batch_size]
+        for idx in self._batches(order, [len(p) for p in prompts]):
             done = await asyncio.to_thread(
                 self._run_batch, [prompts[i] for i in idx], [seeds[i] for i in idx], strategy
             )
