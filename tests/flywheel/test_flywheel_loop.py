@@ -134,19 +134,27 @@ def test_empty_pool_is_reported(tmp_path, tiny_llama):
 
 
 def test_snapshot_equal_to_an_opponent_is_battled_once(tmp_path, tiny_llama):
-    """Iteration 0 and a frozen copy of the base model give the same answers: the evaluation counts them once."""
+    """Iteration 0 and a frozen copy of the base model give the same answers: iteration 0 is evaluated as
+    that opponent (its row is the opponent's), so no evidence is counted twice."""
     frozen = {"name": "tiny-frozen", "backend": "local", "model": str(tiny_llama), "batch_size": 8, "strategy": "plain"}
     base = recipe(tiny_llama)
     rec = recipe(tiny_llama, iterations=1, training={"enabled": False},
-                 opponents=[o.model_dump(mode="json", exclude_none=True) for o in base.opponents] + [frozen])
+                 opponents=[o.model_dump(mode="json", exclude_none=True) for o in base.opponents] + [frozen],
+                 eval={"testset": {"source": "arena_hard", "limit": 4,
+                                   "reference_from": "data:arena_hard_v0.1/model_answer/gpt-4-0613.jsonl"},
+                       "bootstrap": 20, "anchor": "tiny-frozen"})
     fw = Flywheel(rec, tmp_path / "run", judge=judge())
-    fw.run()
+    res = fw.run()
     ev = fw.store.battles("eval")
     names = set(ev["model_a"]) | set(ev["model_b"])
-    assert {"tiny-it0", "tiny-it1", "tiny-frozen"} <= names
-    pairs = [frozenset(p) for p in zip(ev["model_a"], ev["model_b"])]
-    assert frozenset(("tiny-it1", "tiny-frozen")) in pairs
-    assert frozenset(("tiny-it1", "tiny-it0")) not in pairs
+    # untrained, iteration 1 is the same model too: both checkpoints are the frozen opponent
+    assert "tiny-it0" not in names and "tiny-it1" not in names and "tiny-frozen" in names
+    assert len(ev) == 4 * 2  # the frozen model against the two replayed opponents, once
+    assert not (ev["model_a"] == ev["model_b"]).any()
+    e = res.elo.set_index("iteration")
+    assert list(e["evaluated_as"]) == ["tiny-frozen", "tiny-frozen"]
+    assert e.loc[0, "rating"] == pytest.approx(1000) and e.loc[0, "ci_low"] == pytest.approx(1000)  # the anchor
+    assert e.loc[1, "gain"] == 0
 
 
 class RecordingJudge(ReferenceSimilarityJudge):

@@ -174,6 +174,7 @@ class Flywheel:
         self.warnings: list[str] = []
         self._embedder: Any = None
         self._snapshots: dict[int, Contestant] = {}  # evaluated checkpoints, by iteration
+        self._aliases: dict[str, str] = {}  # checkpoint name -> the identical opponent it is evaluated as
         self._sim_short: dict[str, int] = {}  # persona -> conversations the simulated user ended early
 
     # ------------------------------------------------------------------ contestants
@@ -341,16 +342,24 @@ class Flywheel:
     # ------------------------------------------------------------------ evaluation
     async def _evaluate(self, it: int, model: str) -> ArenaResult:
         """Checkpoint ``it`` against the fixed opponents (and, with ``eval.snapshots``, every earlier
-        checkpoint, whose answers are already stored) on the held-out test set, with the same judge."""
+        checkpoint, whose answers are already stored) on the held-out test set, with the same judge.
+
+        A checkpoint identical to an opponent (iteration 0 and a frozen copy of the base model: same backend,
+        model and strategy, hence the same answers) *is* that opponent: its battles are recorded under the
+        opponent's name and its Elo row is the opponent's, so the same evidence is never counted twice.
+        """
         target = self.target_contestant(it, model, None)
         target = Contestant(self.target_name(it), target.backend, target.model, target.strategy, target.options)
         opps = [o for o in self.opponents if o.name in self.eval_opponents]
         earlier = [self._snapshots[j] for j in sorted(self._snapshots) if j < it] if self.recipe.eval.snapshots else []
-        # a checkpoint that is also an opponent (e.g. iteration 0 and a frozen copy of the base model) gives the
-        # same answers twice: battle it once, or the evaluation would count the same evidence twice
         earlier = [c for c in earlier if not any(_same_model(c, o) for o in opps)]
+        candidates = [*opps, *earlier]
+        same = next((o for o in candidates if _same_model(target, o)), None)
+        if same is not None:  # e.g. an untrained checkpoint: it is the earlier contestant, not a new one
+            self._aliases[target.name] = same.name
+            target = same
         self._snapshots[it] = target
-        others = [*opps, *earlier]
+        others = [o for o in candidates if o.name != target.name]
         arena = Arena(self.store, [target, *others], self.judge, seed=self.recipe.seed, progress=self.progress, tag="eval")
         return await arena.arun([Match(p, target.name, o.name) for p in self.test for o in others])
 
@@ -368,9 +377,10 @@ class Flywheel:
         import pandas as pd
 
         rows = []
-        first = self.target_name(0)
+        first = self._aliases.get(self.target_name(0), self.target_name(0))
         for it in range(self.recipe.iterations + 1):
-            name = self.target_name(it)
+            contestant = self.target_name(it)
+            name = self._aliases.get(contestant, contestant)
             if name in lb.index:
                 r = lb.loc[name]
                 # one series (the target) across iterations; the checkpoint's contestant name rides along.
@@ -381,7 +391,8 @@ class Flywheel:
                     if bt.bootstrap_ is not None:
                         d = (bt.bootstrap_[name] - bt.bootstrap_[first]).to_numpy()
                         lo, hi = (float(x) for x in np.percentile(d, [2.5, 97.5]))
-                rows.append({"iteration": it, "model": self.recipe.target.name, "contestant": name,
+                rows.append({"iteration": it, "model": self.recipe.target.name, "contestant": contestant,
+                             "evaluated_as": name,
                              "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                              "gain": gain, "gain_low": lo, "gain_high": hi})
         return pd.DataFrame(rows), lb

@@ -35,7 +35,9 @@ def print_table(result: FlywheelResult) -> None:
     t = Table(title="Arena Learning flywheel", caption=(
         f"Elo: one Bradley-Terry fit over all evaluation battles, {anchor} = 1000" if anchor else
         "Elo: one Bradley-Terry fit over all evaluation battles, mean of all models = 1000")
-        + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI)")
+        + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI)" + "".join(
+            f"; iteration {r['iteration']} is {r['evaluated_as']} (same model and strategy)"
+            for r in result.elo.to_dict("records") if r.get("evaluated_as", r.get("contestant")) != r.get("contestant")))
     for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "battles", "yield", "SFT", "DPO"):
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("top arm per dimension (share)", justify="left")
