@@ -163,7 +163,7 @@ def _report(args, rc, total: float, failed: list[str], skipped: list[str]) -> No
     ens = t.loc[t["method"] == "ensemble_avg", "rm_calls"]
     ens_calls = float(ens.iloc[0]) if len(ens) else float("nan")
     t["calls_vs_ensemble"] = t["rm_calls"] / ens_calls
-    cols = ["method", "accuracy", "acc_ci_low", "acc_ci_high", "delta", "dev_accuracy", "rm_calls", "calls_vs_ensemble", "wall_s", "pairs",
+    cols = ["method", "accuracy", "accuracy_ci_low", "accuracy_ci_high", "delta", "dev_accuracy", "rm_calls", "calls_vs_ensemble", "wall_s", "pairs",
             "tie_skips", "nan_skips"] + sorted(c for c in t.columns if c.startswith("acc_"))
     out += ["## Table 1 (test accuracy, greedy; RM calls = answers scored; wall = training loop, no eval)", "",
             _md(t[[c for c in cols if c in t.columns]]), ""]

@@ -62,7 +62,7 @@ def test_resume_after_interruption_continues_identically(tiny_llama: Path, tmp_p
         assert len(c) == n_test
         row = ta.loc[m]
         assert row["accuracy"] == pytest.approx(sum(c) / n_test)
-        assert row["acc_ci_low"] <= row["accuracy"] <= row["acc_ci_high"]
+        assert row["accuracy_ci_low"] <= row["accuracy"] <= row["accuracy_ci_high"]
     cmp = straight.compare("laser", "base")
     lc, bc = straight.correct["laser"], straight.correct["base"]
     assert cmp["a_only"] == sum(x and not y for x, y in zip(lc, bc))

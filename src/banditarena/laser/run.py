@@ -65,7 +65,7 @@ class LaserResults:
     * ``correct``: per method (and ``base``), which test problems it solved, in test order (for
       :meth:`compare`).
 
-    ``table`` also holds ``acc_ci_low`` / ``acc_ci_high``, the 95% Wilson interval of each accuracy.
+    ``table`` also holds ``accuracy_ci_low`` / ``accuracy_ci_high``, the 95% Wilson interval of each accuracy.
     """
 
     table: pd.DataFrame
@@ -284,7 +284,7 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
         n_test = len((st.test or {}).get("correct") or [])
         lo, hi = _wilson(acc, n_test)
         rows.append({
-            "method": m, "accuracy": acc, "acc_ci_low": lo, "acc_ci_high": hi,
+            "method": m, "accuracy": acc, "accuracy_ci_low": lo, "accuracy_ci_high": hi,
             "delta": None if acc is None or base_acc is None else acc - base_acc,
             "dev_accuracy": st.dev["accuracy"] if st.dev else None,
             "rm_calls": int(sum(st.rm_calls.values())), "wall_s": round(st.wall_s, 1),
@@ -306,8 +306,8 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
     table = pd.DataFrame(rows)
     if base_acc is not None:
         blo, bhi = _wilson(base_acc, len(base.get("correct") or []))
-        table = pd.concat([pd.DataFrame([{"method": "base", "accuracy": base_acc, "acc_ci_low": blo,
-                                          "acc_ci_high": bhi, "delta": 0.0, "rm_calls": 0,
+        table = pd.concat([pd.DataFrame([{"method": "base", "accuracy": base_acc, "accuracy_ci_low": blo,
+                                          "accuracy_ci_high": bhi, "delta": 0.0, "rm_calls": 0,
                                           "wall_s": 0.0,
                                           **{f"acc_{k}": v for k, v in base.get("per_category", {}).items()}}]),
                            table], ignore_index=True)
