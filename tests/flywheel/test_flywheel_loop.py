@@ -106,6 +106,9 @@ def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
                  "eval: {anchor: gpt-9}\n")
     with pytest.raises(ConfigError, match="eval.anchor.*gpt-9"):
         load_flywheel_recipe(p)
+    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: local, strategy: terse}]\n")
+    with pytest.raises(ConfigError, match="unknown strategy 'terse'"):
+        load_flywheel_recipe(p)
     p.write_text("target: {name: t, backend: local}\nopponents: []\n")
     with pytest.raises(ConfigError, match="at least one opponent"):
         load_flywheel_recipe(p)

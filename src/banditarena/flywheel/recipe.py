@@ -102,6 +102,11 @@ class FlywheelRecipe(_Model):
         if self.eval.anchor is not None and self.eval.anchor not in (self.eval.opponents or names):
             raise ValueError(f"eval.anchor: '{self.eval.anchor}' is not an evaluation opponent "
                              f"(known: {self.eval.opponents or names})")
+        for o in self.opponents:
+            # "default" is the built-in default strategy unless the recipe defines one of that name
+            if isinstance(o.strategy, str) and o.strategy != "default" and o.strategy not in self.strategies:
+                raise ValueError(f"opponents: '{o.name}' names unknown strategy '{o.strategy}' "
+                                 f"(known: {sorted(self.strategies)})")
         if not (self.cluster_field in ("cluster", "category") or self.cluster_field.startswith("kmeans:")):
             raise ValueError(f"cluster_field '{self.cluster_field}': use cluster, category or kmeans:K")
         if self.target.backend == "replay" and self.training.enabled:
