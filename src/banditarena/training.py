@@ -104,6 +104,19 @@ def _use_cpu(device: str) -> bool:
     return device == "cpu"
 
 
+def _common_args(out: Path, epochs: float, lr: float, batch_size: int, grad_accum: int, max_length: int,
+                 device: str, seed: int) -> dict[str, Any]:
+    """The TrainingArguments both trainers share: one log entry per step, no intermediate saves or
+    reporting, seeded, no progress bars."""
+    return {
+        "output_dir": str(out / "trainer"), "num_train_epochs": epochs, "learning_rate": lr,
+        "per_device_train_batch_size": batch_size, "gradient_accumulation_steps": grad_accum,
+        "max_length": max_length, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
+        "use_cpu": _use_cpu(device), "seed": seed, "data_seed": seed, "disable_tqdm": True,
+        "dataloader_num_workers": 0, "gradient_checkpointing": False,
+    }
+
+
 def _check_rows(rows: list[dict[str, Any]], keys: tuple[str, ...], what: str) -> None:
     if not rows:
         raise DataError(f"{what}: no training rows")
@@ -220,12 +233,9 @@ def train_sft(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     args = SFTConfig(
-        output_dir=str(out / "trainer"), num_train_epochs=epochs,
-        learning_rate=lr if lr is not None else (2e-4 if lora else 2e-5),
-        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, max_length=max_length,
-        logging_steps=1, save_strategy="no", report_to="none", use_cpu=_use_cpu(device), seed=seed, data_seed=seed,
-        disable_tqdm=True, assistant_only_loss=False, completion_only_loss=completion_only, dataloader_num_workers=0,
-        gradient_checkpointing=False,
+        **_common_args(out, epochs, lr if lr is not None else (2e-4 if lora else 2e-5), batch_size, grad_accum,
+                       max_length, device, seed),
+        assistant_only_loss=False, completion_only_loss=completion_only,
         **(extra_args or {}),
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(_sft_rows(rows, completion_only)),
@@ -281,12 +291,9 @@ def train_dpo(
     loss_type = ["sigmoid", "sft"] if nll_alpha > 0 else ["sigmoid"]
     loss_weights = [1.0, float(nll_alpha)] if nll_alpha > 0 else None
     args = DPOConfig(
-        output_dir=str(out / "trainer"), num_train_epochs=epochs,
-        learning_rate=lr if lr is not None else (5e-5 if lora else 5e-6),
-        per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum, max_length=max_length,
+        **_common_args(out, epochs, lr if lr is not None else (5e-5 if lora else 5e-6), batch_size, grad_accum,
+                       max_length, device, seed),
         beta=beta, loss_type=loss_type, loss_weights=loss_weights,
-        logging_steps=1, save_strategy="no", report_to="none", use_cpu=_use_cpu(device), seed=seed, data_seed=seed,
-        disable_tqdm=True, dataloader_num_workers=0, gradient_checkpointing=False,
         **(extra_args or {}),
     )
     data = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])

@@ -11,7 +11,6 @@ Each returns a list of :class:`banditarena.types.Prompt` whose ``reference`` is 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -79,22 +78,17 @@ def load_jsonl_problems(path: str | Path, *, instruction: str | None = INSTRUCTI
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: file not found")
+    from banditarena.prompts.loaders import iter_jsonl
+
     out: list[Prompt] = []
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{p}:{lineno}: invalid JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or "question" not in row or "answer" not in row:
-                raise DataError(f"{p}:{lineno}: row needs 'question' and 'answer'")
-            cat = row.get("category") or (category_fn(str(row["answer"])) if category_fn else None)
-            out.append(Prompt(id=str(row.get("id", f"{p.stem}-{lineno}")), messages=_format(row["question"], instruction),
-                              category=cat, reference=str(row["answer"]), source=source or str(p)))
-            if limit is not None and len(out) >= limit:
-                break
+    for lineno, row in iter_jsonl(p):
+        if not isinstance(row, dict) or "question" not in row or "answer" not in row:
+            raise DataError(f"{p}:{lineno}: row needs 'question' and 'answer'")
+        cat = row.get("category") or (category_fn(str(row["answer"])) if category_fn else None)
+        out.append(Prompt(id=str(row.get("id", f"{p.stem}-{lineno}")), messages=_format(row["question"], instruction),
+                          category=cat, reference=str(row["answer"]), source=source or str(p)))
+        if limit is not None and len(out) >= limit:
+            break
     return out
 
 

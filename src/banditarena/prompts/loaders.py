@@ -322,28 +322,36 @@ def _dataset_rows(ds: Any, split: str | None, label: str) -> Iterator[tuple[str,
         yield f"{label}[{i}]", row
 
 
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """``(line number, record)`` for each non-blank line of a JSONL file (1-based; a UTF-8 BOM is allowed).
+
+    Raises :class:`DataError` naming ``path:line`` for invalid JSON or text that is not UTF-8.
+    """
+    path = Path(path)
+    try:
+        f = path.open("r", encoding="utf-8-sig")
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from e
+    with f:
+        lineno = 0
+        try:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+                yield lineno, rec
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text ({e.reason})") from None
+
+
 def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or suffix == ".ndjson":
-        try:
-            f = path.open("r", encoding="utf-8-sig")
-        except OSError as e:
-            raise DataError(f"{path}: cannot read ({e.strerror})") from e
-        with f:
-            lineno = 0
-            try:
-                for lineno, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        rec = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        raise DataError(
-                            f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})"
-                        ) from None
-                    yield f"{path}:{lineno}", rec
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno + 1}: not UTF-8 text ({e.reason})") from None
+        for lineno, rec in iter_jsonl(path):
+            yield f"{path}:{lineno}", rec
     elif suffix == ".json":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
