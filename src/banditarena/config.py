@@ -81,6 +81,7 @@ class PromptsConfig(_Model):
     source: str = "arena_hard"  # a named set (mt_bench, arena_hard, ...), a JSONL/Parquet path, or data:REL
     limit: int | None = Field(None, ge=1)
     sample: Literal["first", "random"] = "first"
+    max_chars: int | None = Field(None, ge=1)  # drop prompts whose user turns total more characters (before limit)
     ids: list[str] | None = None
     reference_from: str | None = None  # a replay answer file whose answers become Prompt.reference
 

@@ -42,3 +42,69 @@ def test_state_roundtrip_gives_same_future():
 def test_unknown_policy():
     with pytest.raises(ConfigError, match="unknown bandit policy 'nope'"):
         BattleAllocator({"clusters": ["a"]}, {"clusters": "nope"})
+
+
+def run_prompts(prompt_policy, seed=0, steps=60):
+    """One cluster of 40 prompts, 8 opponents; the target loses a prompt to every opponent with that prompt's
+    own rate (mostly 0.05, a quarter of the prompts 0.8): the prompt, not the opponent, decides."""
+    rng = np.random.default_rng(seed)
+    pids = [f"p{i}" for i in range(40)]
+    rate = {p: (0.8 if i % 4 == 0 else 0.05) for i, p in enumerate(pids)}
+    opps = list("abcdefgh")
+    alloc = BattleAllocator({"clusters": ["c"], "opponents": opps}, {"clusters": "uniform", "opponents": "uniform"},
+                            seed=seed, prompts=prompt_policy)
+    order = [pids[i] for i in rng.permutation(len(pids))]
+    fought, total = set(), 0.0
+    for _ in range(steps // 4):
+        chs = alloc.select(4)
+        for ch in chs:
+            opp = ch["opponents"][0]
+            cands = [p for p in order if (p, opp) not in fought]
+            j, prop = alloc.pick_prompt("c", cands)
+            assert 0 < prop <= 1
+            ch["prompts"] = (cands[j], prop)
+            fought.add((cands[j], opp))
+        r = [float(rng.random() < rate[ch["prompts"][0]]) for ch in chs]
+        alloc.update(chs, r)
+        total += sum(r)
+    return total, alloc
+
+
+def test_thompson_prompts_return_to_prompts_the_target_loses():
+    uni = np.mean([run_prompts("uniform", seed=s)[0] for s in range(5)])
+    ts = np.mean([run_prompts("thompson", seed=s)[0] for s in range(5)])
+    assert ts > 1.3 * uni, (ts, uni)
+    _, alloc = run_prompts("thompson")
+    a, b = alloc.prompts.posterior("c", ["p0", "p1"])  # p0 is a losing prompt, p1 is not
+    assert a[0] / (a[0] + b[0]) > a[1] / (a[1] + b[1])
+
+
+def test_uniform_prompts_take_the_first_candidate():
+    alloc = BattleAllocator({"clusters": ["c"]}, {"clusters": "uniform"}, prompts="uniform")
+    assert alloc.pick_prompt("c", ["x", "y", "z", "w"]) == (0, 0.25)
+
+
+def test_prompt_propensity_matches_pick_frequency():
+    from banditarena.flywheel.allocation import PromptPicker
+
+    pk = PromptPicker("thompson", propensity_samples=400, seed=1)
+    for _ in range(3):
+        pk.update("c", "good", 1.0)
+    pk.update("c", "bad", 0.0)
+    picks = [pk.pick("c", ["good", "bad", "new"]) for _ in range(600)]
+    freq = np.mean([j == 0 for j, _ in picks])
+    est = np.mean([p for j, p in picks if j == 0])
+    assert 0.4 < freq < 0.95
+    assert abs(freq - est) < 0.06, (freq, est)
+
+
+def test_prompt_state_roundtrip_and_bad_parameters():
+    _, a = run_prompts("thompson", steps=40)
+    b = BattleAllocator(a.arms, {"clusters": "uniform", "opponents": "uniform"}, seed=9, prompts="thompson")
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    cands = [f"p{i}" for i in range(40)]
+    assert [a.pick_prompt("c", cands) for _ in range(8)] == [b.pick_prompt("c", cands) for _ in range(8)]
+    with pytest.raises(ConfigError, match="unknown prompt policy 'best'"):
+        BattleAllocator({"clusters": ["a"]}, {"clusters": "uniform"}, prompts="best")
+    with pytest.raises(ConfigError, match="prior_strength must be > 0"):
+        BattleAllocator({"clusters": ["a"]}, {"clusters": "uniform"}, prompts={"policy": "thompson", "prior_strength": 0})

@@ -57,8 +57,8 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path, capsys):
     assert res.iterations[1].checkpoint != res.iterations[0].checkpoint
     # every decision logged with a propensity, per dimension
     dec = res.decisions
-    assert set(dec["dimension"]) == {"clusters", "opponents", "strategies"}
-    assert ((dec["propensity"] > 0) & (dec["propensity"] <= 1)).all() and len(dec) == 3 * 16
+    assert set(dec["dimension"]) == {"clusters", "opponents", "strategies", "prompts"}
+    assert ((dec["propensity"] > 0) & (dec["propensity"] <= 1)).all() and len(dec) == 4 * 16
     table = res.table()
     assert list(table["iteration"]) == [0, 1, 2] and table["allocation"].iloc[1]
     # each checkpoint also battled the earlier ones on every test prompt (answers reused, judge calls only)
@@ -245,3 +245,18 @@ def test_used_up_arms_fall_back_and_the_budget_is_spent(tmp_path, tiny_llama):
     # no (prompt, opponent) pair is fought twice
     pid = opp["meta"].map(lambda m: json.loads(m)["prompt_id"])
     assert not pd.Series(list(zip(pid, opp["arm"]))).duplicated().any()
+    # the prompt inside each cluster is a logged decision too (Thompson over the prompts' records by default)
+    pr = dec[dec["dimension"] == "prompts"]
+    assert len(pr) == len(opp) and set(pr["policy"]) == {"thompson"}
+    assert list(pr["arm"]) == list(pr["meta"].map(lambda m: json.loads(m)["prompt_id"]))
+    assert ((pr["propensity"] > 0) & (pr["propensity"] <= 1)).all()
+
+
+def test_pool_max_chars_drops_long_prompts(tmp_path, tiny_llama):
+    ref = "data:arena_hard_v0.1/model_answer/gpt-4-0613.jsonl"
+    rec = recipe(tiny_llama, pool={"source": "arena_hard", "max_chars": 300, "reference_from": ref})
+    fw = Flywheel(rec, tmp_path / "run", judge=judge(), evaluate=False)
+    assert fw.pool and max(sum(len(t) for t in p.user_turns) for p in fw.pool) <= 300
+    rec = recipe(tiny_llama, pool={"source": "arena_hard", "max_chars": 3, "reference_from": ref})
+    with pytest.raises(DataError, match="max_chars 3: none of the 500 prompts"):
+        Flywheel(rec, tmp_path / "run2", judge=judge(), evaluate=False)

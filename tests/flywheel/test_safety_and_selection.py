@@ -98,3 +98,21 @@ def test_no_yield_at_high_k(data):
     assert not sel.sft and not sel.dpo
     row = battles.iloc[0].to_dict()
     assert yields_data(row, {"t"}, 3) and not yields_data(row, {"t"}, 5) and not yields_data(row, {"o"}, 3)
+
+
+def test_identical_rows_are_kept_once(data):
+    """The target lost p1 to the same opponent under two strategies: the winner's SFT row is the same both
+    times (kept once, the copy excluded with its reason); the DPO pairs differ in their rejected answers."""
+    prompts, gens, _ = data
+    gens[("t/a", "p1")] = G("t/a", "p1", "terse target answer")
+    gens[("t/b", "p1")] = G("t/b", "p1", "expert target answer")
+    battles = pd.DataFrame([
+        {"prompt_id": "p1", "model_a": "t/a", "model_b": "o", "winner": "model_b", "margin": -4.0},
+        {"prompt_id": "p1", "model_a": "o", "model_b": "t/b", "winner": "model_a", "margin": 5.0},
+    ])
+    sel = select_training_data(battles, prompts, gens, {"t/a", "t/b"},
+                               SelectionConfig(sft_margin=3, dpo_margin=2, decontaminate=False, dedup=False))
+    assert len(sel.sft) == 1 and len(sel.dpo) == 2
+    dup = [e for e in sel.excluded if e["reason"].startswith("duplicate")]
+    assert len(dup) == 1 and dup[0]["kind"] == "sft" and "loser t/b" in dup[0]["reason"]
+    assert sum(1 for p in sel.provenance if p["kind"] == "sft") == 1

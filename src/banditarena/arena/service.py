@@ -35,6 +35,11 @@ def load_pool(cfg: PromptsConfig, *, seed: int = 0, base_dir: Path | None = None
         if missing:
             raise ConfigError(f"prompts.ids: {len(missing)} id(s) not in {src}, e.g. '{missing[0]}'")
         prompts = [by_id[i] for i in cfg.ids]
+    if cfg.max_chars is not None:
+        n0 = len(prompts)
+        prompts = [p for p in prompts if sum(len(t) for t in p.user_turns) <= cfg.max_chars]
+        if not prompts:
+            raise DataError(f"prompts.max_chars {cfg.max_chars}: none of the {n0} prompts of '{src}' is that short")
     if cfg.limit is not None and cfg.limit < len(prompts):
         if cfg.sample == "random":
             idx = np.sort(np.random.default_rng(seed).choice(len(prompts), cfg.limit, replace=False))

@@ -170,14 +170,27 @@ def select_training_data(
             keep3.append((kind, p, info))
         kept = keep3
 
+    # identical rows (e.g. one opponent's answer beating the target under two strategies gives the same SFT
+    # row twice) are kept once: a copy adds weight, not data
+    row_seen: set[str] = set()
     for kind, p, info in kept:
         if kind == "sft":
-            out.sft.append({"messages": _dialogue(p, info["turns"])})
+            row: dict[str, Any] = {"messages": _dialogue(p, info["turns"])}
         else:
             prompt_msgs = [*[m for m in p.messages if m["role"] == "system"], {"role": "user", "content": p.user_turns[0]}]
             chosen = [{"role": "assistant", "content": info["chosen"]}]
             rejected = [{"role": "assistant", "content": info["rejected"]}]
-            out.dpo.append({"prompt": prompt_msgs, "chosen": chosen, "rejected": rejected})
+            row = {"prompt": prompt_msgs, "chosen": chosen, "rejected": rejected}
+        fingerprint = kind + json.dumps(row, sort_keys=True, ensure_ascii=False)
+        if fingerprint in row_seen:
+            out.excluded.append({"prompt_id": p.id, "kind": kind, "reason": f"duplicate: the same {kind} row as one "
+                                 f"already kept (winner {info['winner']}, loser {info['loser']})"})
+            continue
+        row_seen.add(fingerprint)
+        if kind == "sft":
+            out.sft.append(row)
+        else:
+            out.dpo.append(row)
             if cfg.rm_pairs:
                 out.rm.append({"chosen": prompt_msgs + chosen, "rejected": prompt_msgs + rejected})
         prov = {k: v for k, v in info.items() if k not in ("turns", "chosen", "rejected")}

@@ -168,7 +168,7 @@ class Flywheel:
             "clusters": {"policy": pol.clusters.policy, **pol.clusters.params},
             "opponents": {"policy": pol.opponents.policy, **pol.opponents.params},
             "strategies": {"policy": pol.strategies.policy, **pol.strategies.params},
-        }, seed=recipe.seed)
+        }, seed=recipe.seed, prompts={"policy": pol.prompts.policy, "prior_strength": pol.prompts.prior_strength})
         self.sel_cfg = recipe.selection
         self._progress_history: dict[str, list[float]] = defaultdict(list)
         self.warnings: list[str] = []
@@ -222,25 +222,25 @@ class Flywheel:
         pulls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         fought: set[tuple[str, str, str]] = set()  # (prompt, target strategy, opponent) battled this iteration
 
-        def next_prompt(cluster: str, strat: str, opp: str) -> Prompt | None:
-            for p in by_cluster.get(cluster, ()):
-                if (p.id, strat, opp) not in fought:
-                    return p
-            return None
+        def unfought(cluster: str, strat: str, opp: str) -> list[Prompt]:
+            return [p for p in by_cluster.get(cluster, ()) if (p.id, strat, opp) not in fought]
 
+        def has_unfought(cluster: str, strat: str, opp: str) -> bool:
+            return any((p.id, strat, opp) not in fought for p in by_cluster.get(cluster, ()))
+
+        self.allocator.prompts.reset()  # a fresh split: prompt records start over
         while step < budget:
             n = min(self.recipe.bandit.batch, budget - step)
             choices = self.allocator.select(n)
             matches, used = [], []
             for ch in choices:
                 cluster, strat, opp = ch["clusters"][0], ch["strategies"][0], ch["opponents"][0]
-                prompt = next_prompt(cluster, strat, opp)
-                if prompt is None:
+                if not has_unfought(cluster, strat, opp):
                     # the chosen arms are used up together: keep as many chosen arms as possible and fill the
                     # others with the least-pulled arms that still have an unfought prompt (logged as fallback)
                     options = [(c, s_, o) for o in [opp] + sorted({o.name for o in self.opponents} - {opp})
                                for s_ in [strat] + sorted(set(targets) - {strat})
-                               for c in self.clusters if next_prompt(c, s_, o) is not None]
+                               for c in self.clusters if has_unfought(c, s_, o)]
                     if not options:
                         continue
                     cluster, strat, opp = min(options, key=lambda x: (
@@ -248,8 +248,10 @@ class Flywheel:
                         pulls["strategies"].get(x[1], 0), x))
                     ch = {"clusters": (cluster, ch["clusters"][1]), "strategies": (strat, ch["strategies"][1]),
                           "opponents": (opp, ch["opponents"][1]), "_fallback": True}
-                    prompt = next_prompt(cluster, strat, opp)
-                    assert prompt is not None
+                cands = unfought(cluster, strat, opp)
+                j, pprop = self.allocator.pick_prompt(cluster, [p.id for p in cands])
+                prompt = cands[j]
+                ch["prompts"] = (prompt.id, pprop)
                 fought.add((prompt.id, strat, opp))
                 if strat in personas:
                     prompt = await self._simulate_user(prompt, strat)
@@ -264,7 +266,8 @@ class Flywheel:
                 fallback = bool(ch.pop("_fallback", False))
                 b = by_key.get((m.prompt.id, m.model_a, m.model_b))
                 for dim, (arm, _) in ch.items():
-                    pulls[dim][arm] += 1
+                    if dim != "prompts":  # the prompt is in every decision's meta; pulls count arms
+                        pulls[dim][arm] += 1
                 if b is None:  # failed now (endpoint down): no reward; retried on resume
                     self.store.put_decision(self.recipe.name, step0 + step + j, "joint", policy="-", arm="failed",
                                             propensity=float("nan"))
@@ -278,7 +281,7 @@ class Flywheel:
                 rewards.append(r)
                 for dim, (arm, prop) in ch.items():
                     self.store.put_decision(
-                        self.recipe.name, step0 + step + j, dim, policy=self.allocator.policy_names[dim], arm=arm,
+                        self.recipe.name, step0 + step + j, dim, policy=self.allocator.policy_name(dim), arm=arm,
                         propensity=prop, reward=r, meta={"iteration": it, "prompt_id": m.prompt.id, "yield": int(y),
                                                          **({"fallback": True} if fallback else {})})
             self.allocator.update(upd_choices, rewards)

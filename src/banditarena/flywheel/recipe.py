@@ -27,11 +27,19 @@ class DimensionPolicy(_Model):
     params: dict[str, Any] = {}
 
 
+class PromptPolicy(_Model):
+    """How the prompt inside the chosen cluster is picked (see flywheel.allocation.PromptPicker)."""
+
+    policy: Literal["uniform", "thompson"] = "thompson"
+    prior_strength: float = Field(1.0, gt=0)  # weight of the cluster's mean, in pseudo-battles
+
+
 class BanditConfig(_Model):
     reward: Literal["yield", "progress"] = "yield"
     clusters: DimensionPolicy = DimensionPolicy()
     opponents: DimensionPolicy = DimensionPolicy()
     strategies: DimensionPolicy = DimensionPolicy()
+    prompts: PromptPolicy = PromptPolicy()
     batch: int = Field(8, ge=1)  # battles chosen per bandit round (a batched select)
 
 

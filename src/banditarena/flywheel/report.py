@@ -19,7 +19,7 @@ def yield_per_arm(decisions: pd.DataFrame) -> pd.DataFrame:
 
     if decisions.empty:
         return pd.DataFrame(columns=["dimension", "arm", "battles", "yield"])
-    d = decisions[decisions["dimension"] != "joint"].copy()
+    d = decisions[~decisions["dimension"].isin(["joint", "prompts"])].copy()
     d["yielded"] = d["meta"].map(lambda m: json.loads(m).get("yield", 0) if isinstance(m, str) else 0)
     g = d.groupby(["dimension", "arm"]).agg(battles=("yielded", "size"), **{"yield": ("yielded", "mean")})
     return g.reset_index()
@@ -72,7 +72,7 @@ def write_flywheel_report(run_dir: str | Path, result: FlywheelResult) -> Path:
     sections.append(("Target Elo over iterations", table, [elo_png]))
     dec = result.decisions
     if not dec.empty:
-        d = dec[dec["dimension"] != "joint"]
+        d = dec[~dec["dimension"].isin(["joint", "prompts"])]
         pulls_png = plot_arm_pulls(d[["step", "dimension", "arm", "reward"]], figs / "arm_pulls.png")
         ypa = yield_per_arm(dec)
         yield_png = plot_yield_per_arm(ypa, figs / "yield_per_arm.png")
