@@ -92,6 +92,14 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path, capsys):
     res2 = fw2.run()
     assert fw2.store.counts() == counts
     assert res2.elo.equals(res.elo)
+    # a changed training setting never reuses (or overwrites) a checkpoint trained under the old one
+    before = (tmp_path / "run" / "data" / "it1" / "sft.jsonl").read_text()
+    changed = recipe(tiny_llama, training={"epochs": 1, "batch_size": 4, "max_length": 96, "max_steps": 2,
+                                           "learning_rate": 1e-5})
+    with pytest.raises(ConfigError, match=r"checkpoints/it1: this checkpoint was trained on other data or training"):
+        Flywheel(changed, tmp_path / "run", judge=judge()).run()
+    assert (tmp_path / "run" / "data" / "it1" / "sft.jsonl").read_text() == before
+    assert (tmp_path / "run" / "checkpoints" / "it1" / "DONE").exists()
 
 
 def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
@@ -108,6 +116,10 @@ def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
         load_flywheel_recipe(p)
     p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: local, strategy: terse}]\n")
     with pytest.raises(ConfigError, match="unknown strategy 'terse'"):
+        load_flywheel_recipe(p)
+    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\n"
+                 "bandit: {prompts: {policy: best}}\n")
+    with pytest.raises(ConfigError, match="r.yaml.*bandit.prompts.policy"):
         load_flywheel_recipe(p)
     p.write_text("target: {name: t, backend: local}\nopponents: []\n")
     with pytest.raises(ConfigError, match="at least one opponent"):

@@ -401,11 +401,33 @@ class Flywheel:
         return pd.DataFrame(rows), lb
 
     # ------------------------------------------------------------------ training
+    def _train_fingerprint(self, it: int, model: str, sel: Any) -> str:
+        """What a checkpoint is trained from: start model, training settings, seed and the selected rows."""
+        from banditarena.types import stable_hash
+
+        return stable_hash({"model": model, "training": self.recipe.training.model_dump(mode="json"),
+                            "seed": self.recipe.seed + it, "sft": sel.sft, "dpo": sel.dpo})
+
+    def _check_checkpoint(self, it: int, model: str, sel: Any) -> None:
+        """A finished checkpoint trained on other rows or settings than the recipe now gives is never reused
+        silently (nor overwritten)."""
+        done = self.run_dir / "checkpoints" / f"it{it}" / "DONE"
+        if not done.exists():
+            return
+        saved = json.loads(done.read_text()).get("fingerprint")
+        if saved is not None and saved != self._train_fingerprint(it, model, sel):
+            raise ConfigError(
+                f"{done.parent}: this checkpoint was trained on other data or training settings than the recipe now "
+                f"gives (was the recipe changed?); use a new --run-dir, or move {done.parent} and later checkpoints "
+                "away to retrain")
+
     def _train(self, it: int, model: str, sel: Any) -> str:
         out = self.run_dir / "checkpoints" / f"it{it}"
         done = out / "DONE"
         if done.exists():
+            self._check_checkpoint(it, model, sel)
             return json.loads(done.read_text())["checkpoint"]
+        fingerprint = self._train_fingerprint(it, model, sel)
         tc = self.recipe.training
         from banditarena.models.hub import resolve_llm
         from banditarena.training import train_dpo, train_sft
@@ -430,7 +452,7 @@ class Flywheel:
         if current == resolve_llm(model):
             self.warnings.append(f"iteration {it}: no training data passed selection; the target is unchanged")
         done.parent.mkdir(parents=True, exist_ok=True)
-        done.write_text(json.dumps({"checkpoint": current, **history}))
+        done.write_text(json.dumps({"checkpoint": current, "fingerprint": fingerprint, **history}))
         return current
 
     # ------------------------------------------------------------------ the loop
@@ -452,6 +474,8 @@ class Flywheel:
             targets = {n for n in set(battles["model_a"]) | set(battles["model_b"]) if n.startswith(self.target_name(it - 1))}
             sel = select_training_data(battles, prompts, gens, targets, self.sel_cfg, test_prompts=self.test,
                                        embedder=self._get_embedder())
+            if self.train_enabled:
+                self._check_checkpoint(it, model, sel)  # before the export overwrites data/it{i}
             export(sel, self.run_dir / "data" / f"it{it}")
             s.sft_rows, s.dpo_rows, s.excluded = len(sel.sft), len(sel.dpo), len(sel.excluded)
             if not sel.sft and not sel.dpo:
