@@ -137,3 +137,20 @@ def test_sigkill_resume_equals_uninterrupted_run(tmp_path):
         assert len(srv.requests) == unique_before
         repeats = sum(v - 1 for v in srv.requests.values())
         assert repeats <= 2 * 2 * 2, repeats
+
+
+def test_a_request_cut_off_after_its_headers_is_not_answered():
+    """A client killed between the headers and the body (what SIGKILL does to an in-flight request) must not
+    count as a served completion: the test server answers 400, as real servers do."""
+    import socket
+    from urllib.parse import urlparse
+
+    with FakeOpenAIServer() as srv:
+        u = urlparse(srv.base_url)
+        with socket.create_connection((u.hostname, u.port)) as s:
+            s.sendall(f"POST {u.path.rstrip('/')}/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                      "Content-Type: application/json\r\nContent-Length: 120\r\n\r\n".encode())
+            s.shutdown(socket.SHUT_WR)
+            reply = s.recv(4096).decode()
+        assert reply.startswith("HTTP/1.") and " 400 " in reply.splitlines()[0]
+        assert not srv.requests

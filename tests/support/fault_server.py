@@ -14,6 +14,7 @@ counted, so a test can check that every request either completed or was reported
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import threading
@@ -160,10 +161,19 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             if not self.path.rstrip("/").endswith("/chat/completions"):
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
                 return
+            if len(raw) < length or not raw:
+                # the client went away mid-request (e.g. SIGKILLed after the headers): like a real server,
+                # answer nothing that could be mistaken for a served completion
+                with contextlib.suppress(OSError):  # the peer is usually gone already
+                    self._send(400, {"error": {"message": "empty or truncated body"}})
+                return
             try:
-                body = json.loads(raw or b"{}")
+                body = json.loads(raw)
             except json.JSONDecodeError:
                 self._send(400, {"error": {"message": "invalid JSON body"}})
+                return
+            if not isinstance(body, dict) or "messages" not in body:
+                self._send(400, {"error": {"message": "'messages' is a required property"}})
                 return
             with server._lock:
                 server.bodies.append(body)
