@@ -95,6 +95,10 @@ def test_estimators_match_hand_computation():
     assert ips(arms, rew, prop, tgt[np.arange(4), arms]).estimate == e.estimate
     assert ips(arms, rew, prop, tgt, clip=1.0).estimate == pytest.approx(np.mean(rew))
     assert e.as_dict()["method"] == "ips"
+    # effective sample size: all weights equal -> n; one decision carrying the weight -> about 1
+    assert e.ess == pytest.approx(4.0)
+    lop = snips(arms, rew, np.array([0.5, 0.5, 0.01, 0.5]), tgt)
+    assert lop.ess == pytest.approx((2 + 2 + 50 + 2) ** 2 / (4 + 4 + 2500 + 4)) and lop.ess < 1.3
 
 
 def test_target_probabilities_from_policies():

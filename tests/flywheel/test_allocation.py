@@ -108,3 +108,40 @@ def test_prompt_state_roundtrip_and_bad_parameters():
         BattleAllocator({"clusters": ["a"]}, {"clusters": "uniform"}, prompts="best")
     with pytest.raises(ConfigError, match="prior_strength must be > 0"):
         BattleAllocator({"clusters": ["a"]}, {"clusters": "uniform"}, prompts={"policy": "thompson", "prior_strength": 0})
+
+
+def test_off_policy_value_recovers_other_allocations():
+    """Log an epsilon-greedy opponent allocation; estimate what uniform opponents, or always the strong one, would
+    have yielded on the same cluster choices. The truth is known: yield = p(cluster) * q(opponent)."""
+    import pandas as pd
+
+    from banditarena.flywheel.report import off_policy_value
+
+    p = {"easy": 0.1, "hard": 0.7, "mid": 0.35}
+    q = {"weak": 0.3, "strong": 0.9, "mid": 0.6}
+    rng = np.random.default_rng(3)
+    alloc = BattleAllocator({"clusters": list(p), "opponents": list(q)},
+                            {"clusters": "thompson", "opponents": {"policy": "epsilon_greedy", "epsilon": 0.2}}, seed=3)
+    rows, clusters, step = [], [], 0
+    for _ in range(300):
+        chs = alloc.select(4)
+        r = [float(rng.random() < p[c["clusters"][0]] * q[c["opponents"][0]]) for c in chs]
+        alloc.update(chs, r)
+        for c, ri in zip(chs, r):
+            clusters.append(c["clusters"][0])
+            for dim, (arm, prop) in c.items():
+                rows.append({"step": step, "dimension": dim, "arm": arm, "propensity": prop, "reward": ri,
+                             "meta": json.dumps({"iteration": 1, "yield": int(ri)})})
+            step += 1
+    dec = pd.DataFrame(rows)
+    pc = np.array([p[c] for c in clusters])
+    logged = dec.loc[dec["dimension"] == "opponents", "reward"].mean()
+    for target, truth in [("uniform", pc.mean() * np.mean(list(q.values()))), ("strong", pc.mean() * q["strong"]),
+                          ("weak", pc.mean() * q["weak"])]:
+        est = off_policy_value(dec, "opponents", target)
+        assert est.ci_low <= truth <= est.ci_high, (target, est, truth)
+    assert off_policy_value(dec, "opponents", "weak").ci_high < logged  # the bandit did better than "weak"
+    with pytest.raises(ConfigError, match="arm 'nope' is not an arm of 'opponents'"):
+        off_policy_value(dec, "opponents", "nope")
+    with pytest.raises(ConfigError, match="'prompts' is not supported"):
+        off_policy_value(dec, "prompts")

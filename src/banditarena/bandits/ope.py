@@ -21,11 +21,12 @@ class OPEEstimate:
     std_error: float
     n: int
     method: str
+    ess: float | None = None  # effective sample size of the importance weights, (sum w)^2 / sum w^2
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-able dict."""
         return {"estimate": self.estimate, "ci_low": self.ci_low, "ci_high": self.ci_high,
-                "std_error": self.std_error, "n": self.n, "method": self.method}
+                "std_error": self.std_error, "n": self.n, "method": self.method, "ess": self.ess}
 
 
 def _check(arms: Any, rewards: Any, propensities: Any, target: Any) -> tuple[np.ndarray, ...]:
@@ -66,12 +67,20 @@ def _weights(pt: np.ndarray, p: np.ndarray, clip: float | None) -> np.ndarray:
     return w
 
 
-def _result(values: np.ndarray, est: float, confidence: float, method: str) -> OPEEstimate:
+def _ess(w: np.ndarray) -> float:
+    """Effective sample size of importance weights: n when the target is the logging policy, near 1 when a
+    few logged decisions carry all the weight (the CI is then not to be trusted)."""
+    sq = float((w * w).sum())
+    return float(w.sum() ** 2 / sq) if sq > 0 else 0.0
+
+
+def _result(values: np.ndarray, est: float, confidence: float, method: str, w: np.ndarray | None = None) -> OPEEstimate:
     conf = check_float("confidence", confidence, 0.0, 1.0, True, True)
     n = values.shape[0]
     se = float(values.std(ddof=1) / np.sqrt(n))
     z = NormalDist().inv_cdf(0.5 + conf / 2.0)
-    return OPEEstimate(float(est), float(est - z * se), float(est + z * se), se, int(n), method)
+    return OPEEstimate(float(est), float(est - z * se), float(est + z * se), se, int(n), method,
+                       None if w is None else _ess(w))
 
 
 def ips(arms: Any, rewards: Any, propensities: Any, target: Any, *, confidence: float = 0.95,
@@ -85,8 +94,9 @@ def ips(arms: Any, rewards: Any, propensities: Any, target: Any, *, confidence: 
         clip: optional cap on the importance weights (lower variance, some bias).
     """
     _, r, p, _, pt = _check(arms, rewards, propensities, target)
-    v = _weights(pt, p, clip) * r
-    return _result(v, float(v.mean()), confidence, "ips")
+    w = _weights(pt, p, clip)
+    v = w * r
+    return _result(v, float(v.mean()), confidence, "ips", w)
 
 
 def snips(arms: Any, rewards: Any, propensities: Any, target: Any, *, confidence: float = 0.95,
@@ -98,7 +108,7 @@ def snips(arms: Any, rewards: Any, propensities: Any, target: Any, *, confidence
         raise BanditInputError("snips: the target policy gives zero probability to every logged decision")
     est = float((w * r).sum() / w.sum())
     infl = w * (r - est) / w.mean()
-    return _result(infl + est, est, confidence, "snips")
+    return _result(infl + est, est, confidence, "snips", w)
 
 
 def _ridge_fit_predict(x_fit: np.ndarray, a_fit: np.ndarray, r_fit: np.ndarray, x_pred: np.ndarray, k: int,
@@ -159,7 +169,7 @@ def doubly_robust(arms: Any, rewards: Any, propensities: Any, target: Any, conte
             q[test] = _ridge_fit_predict(x[~test], a[~test], r[~test], x[test], k, l2)
     w = _weights(pt, p, clip)
     v = (t * q).sum(axis=1) + w * (r - q[np.arange(n), a])
-    return _result(v, float(v.mean()), confidence, "doubly_robust")
+    return _result(v, float(v.mean()), confidence, "doubly_robust", w)
 
 
 def target_probabilities(policy: Any, contexts: Any = None, n: int | None = None) -> np.ndarray:
