@@ -104,26 +104,20 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path, capsys):
 
 def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
     p = tmp_path / "r.yaml"
-    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\ncluster_field: flavour\n")
-    with pytest.raises(ConfigError, match="r.yaml.*cluster_field"):
-        load_flywheel_recipe(p)
-    p.write_text("target: {name: t, backend: replay, path: x.jsonl}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\n")
-    with pytest.raises(ConfigError, match="replay target cannot be retrained"):
-        load_flywheel_recipe(p)
-    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\n"
-                 "eval: {anchor: gpt-9}\n")
-    with pytest.raises(ConfigError, match="eval.anchor.*gpt-9"):
-        load_flywheel_recipe(p)
-    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: local, strategy: terse}]\n")
-    with pytest.raises(ConfigError, match="unknown strategy 'terse'"):
-        load_flywheel_recipe(p)
-    p.write_text("target: {name: t, backend: local}\nopponents: [{name: o, backend: replay, path: x.jsonl}]\n"
-                 "bandit: {prompts: {policy: best}}\n")
-    with pytest.raises(ConfigError, match="r.yaml.*bandit.prompts.policy"):
-        load_flywheel_recipe(p)
-    p.write_text("target: {name: t, backend: local}\nopponents: []\n")
-    with pytest.raises(ConfigError, match="at least one opponent"):
-        load_flywheel_recipe(p)
+    local = "target: {name: t, backend: local}\n"
+    replay_opp = "opponents: [{name: o, backend: replay, path: x.jsonl}]\n"
+    cases = [
+        (local + replay_opp + "cluster_field: flavour\n", "r.yaml.*cluster_field"),
+        ("target: {name: t, backend: replay, path: x.jsonl}\n" + replay_opp, "replay target cannot be retrained"),
+        (local + replay_opp + "eval: {anchor: gpt-9}\n", "eval.anchor.*gpt-9"),
+        (local + "opponents: [{name: o, backend: local, strategy: terse}]\n", "unknown strategy 'terse'"),
+        (local + replay_opp + "bandit: {prompts: {policy: best}}\n", "r.yaml.*bandit.prompts.policy"),
+        (local + "opponents: []\n", "at least one opponent"),
+    ]
+    for text, match in cases:
+        p.write_text(text)
+        with pytest.raises(ConfigError, match=match):
+            load_flywheel_recipe(p)
 
 
 def test_elo_anchor_and_snapshots_off(tmp_path, tiny_llama):

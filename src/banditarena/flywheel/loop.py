@@ -235,7 +235,8 @@ class Flywheel:
             matches, used = [], []
             for ch in choices:
                 cluster, strat, opp = ch["clusters"][0], ch["strategies"][0], ch["opponents"][0]
-                if not has_unfought(cluster, strat, opp):
+                cands = unfought(cluster, strat, opp)
+                if not cands:
                     # the chosen arms are used up together: keep as many chosen arms as possible and fill the
                     # others with the least-pulled arms that still have an unfought prompt (logged as fallback)
                     options = [(c, s_, o) for o in [opp] + sorted({o.name for o in self.opponents} - {opp})
@@ -248,7 +249,7 @@ class Flywheel:
                         pulls["strategies"].get(x[1], 0), x))
                     ch = {"clusters": (cluster, ch["clusters"][1]), "strategies": (strat, ch["strategies"][1]),
                           "opponents": (opp, ch["opponents"][1]), "_fallback": True}
-                cands = unfought(cluster, strat, opp)
+                    cands = unfought(cluster, strat, opp)
                 j, pprop = self.allocator.pick_prompt(cluster, [p.id for p in cands])
                 prompt = cands[j]
                 ch["prompts"] = (prompt.id, pprop)
@@ -424,8 +425,7 @@ class Flywheel:
     def _train(self, it: int, model: str, sel: Any) -> str:
         out = self.run_dir / "checkpoints" / f"it{it}"
         done = out / "DONE"
-        if done.exists():
-            self._check_checkpoint(it, model, sel)
+        if done.exists():  # arun checked its fingerprint before exporting the data
             return json.loads(done.read_text())["checkpoint"]
         fingerprint = self._train_fingerprint(it, model, sel)
         tc = self.recipe.training
