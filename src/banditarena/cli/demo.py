@@ -16,14 +16,14 @@ def run_arena_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
     """Offline arena: SmolLM2 strategies vs replayed GPT-4/GPT-3.5 answers; leaderboard + report."""
     from banditarena.arena.audit import write_run_report
     from banditarena.arena.service import leaderboard, run_battles
-    from banditarena.cli import _print_leaderboard
+    from banditarena.cli.app import print_leaderboard
     from banditarena.config import load_recipe
 
     t0 = time.perf_counter()
     recipe = load_recipe(packaged_recipe("arena-demo.yaml"))
     result, store = run_battles(recipe, run_dir, progress=progress)
     print(f"{len(result.battles)} battles, {result.n_invalid} invalid, {result.n_inconsistent} inconsistent orders")
-    _print_leaderboard(leaderboard(store, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed), "Offline arena (judge: MiniLM similarity to gpt-4-0613)")
+    print_leaderboard(leaderboard(store, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed), "Offline arena (judge: MiniLM similarity to gpt-4-0613)")
     path = write_run_report(run_dir, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed)
     print(f"report: {path}  ({time.perf_counter() - t0:.0f} s)")
     return path

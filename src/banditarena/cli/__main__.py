@@ -1,0 +1,3 @@
+from banditarena.cli import main
+
+main()

@@ -1,0 +1,69 @@
+"""The Typer app and what every command shares: one-line errors, the console, the leaderboard table.
+
+Errors a user can cause print one line (``error: ...``) and exit with status 2, no traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from banditarena.errors import BanditArenaError
+
+app = typer.Typer(
+    name="banditarena",
+    help="Arena Learning, WizardArena and LASeR with multi-armed bandits: battles, leaderboards, training data.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def clean_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BanditArenaError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except ValueError as exc:  # the pure cores' input errors (bandits, ratings): one line too
+            from banditarena.bandits import BanditInputError
+            from banditarena.ratings import RatingsInputError
+
+            if not isinstance(exc, (BanditInputError, RatingsInputError)):
+                raise
+            typer.echo(f"error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: everything finished so far is stored; rerun the same command to resume", err=True)
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def print_leaderboard(lb: Any, title: str = "Leaderboard") -> None:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("rank", "model", "rating", "95% CI", "battles"):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for model, r in lb.sort_values("rating", ascending=False).iterrows():
+        t.add_row(
+            str(int(r["rank"])), str(model), f"{r['rating']:.1f}",
+            f"-{r['rating'] - r['ci_low']:.1f}/+{r['ci_high'] - r['rating']:.1f}", str(int(r["battles"])),
+        )
+    console().print(t)
+
+
