@@ -27,7 +27,8 @@ $(STAMP): pyproject.toml
 # Built PORTABLY. llama.cpp's default (GGML_NATIVE=ON) compiles for whatever the build machine's CPU
 # reports, e.g. AVX-512 and AMX; a virtual machine that reports those but does not let them run then
 # dies with SIGILL (seen on one of our machines). So native detection is off and the baseline is
-# x86-64 with AVX2/FMA/F16C, which every x86-64 CPU since 2013-2015 (Haswell, Zen) runs. On other
+# x86-64 with AVX2/FMA/F16C (ggml adds BMI2 with them: x86-64-v3), which every x86-64 CPU since 2013-2015
+# (Haswell, Zen) runs; no AVX-512 or AMX. On other
 # architectures (aarch64) only native detection is turned off.
 #
 # The wheel is built by us into a cache folder keyed by these flags, never taken from pip's own wheel

@@ -6,6 +6,7 @@ import importlib.util
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +21,9 @@ def tiny_llama_dir(tiny_llama: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
-    """llama-cpp-python's OpenAI-compatible server on the SmolLM2 GGUF; yields its base_url.
+def llama_server() -> Iterator[Any]:
+    """llama-cpp-python's OpenAI-compatible server on the SmolLM2 GGUF; yields the running
+    :class:`~banditarena.models.llamacpp.LlamaCppServer` (its backends report a dead process by signal).
 
     Fails (does not skip) when llama-cpp-python is missing: ``make test`` installs it.
     """
@@ -34,6 +36,6 @@ def llama_server() -> Iterator[str]:
     server = LlamaCppServer(smollm2_gguf(), n_ctx=1024, n_threads=2, startup_timeout_s=240)
     server.start()
     try:
-        yield server.base_url
+        yield server
     finally:
         server.stop()

@@ -8,19 +8,25 @@ embedded default (``banditarena.models.hub.smollm2_gguf()``) to an :class:`OpenA
 
 llama-cpp-python's server handles one completion at a time (requests queue behind a lock), so its
 saturation throughput is one request's service time at a time, whatever the client's concurrency.
+
+A server process that dies (for example with SIGILL, when llama.cpp was compiled for CPU instructions this
+machine cannot run) is reported in one line with the signal's name and the tail of its log, both at
+start-up and when a request fails because the process is gone: backends made with :meth:`backend` check
+the process whenever a request gets no answer, instead of reporting a bare connection error.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -65,6 +71,7 @@ class LlamaCppServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.log_path: Path | None = None
+        self._keep_log = False
 
     @property
     def base_url(self) -> str:
@@ -96,10 +103,10 @@ class LlamaCppServer:
         self.proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                tail = self.log_tail()
+            died = self.death_message()
+            if died is not None:
                 self.stop()
-                raise ModelError(f"llama.cpp server exited with code {self.proc.returncode}: {tail}")
+                raise ModelError(died)
             try:
                 if httpx.get(self.base_url + "/models", timeout=2.0).status_code == 200:
                     return self
@@ -109,13 +116,48 @@ class LlamaCppServer:
         self.stop()
         raise ModelError(f"llama.cpp server on port {self.port} not ready after {self.startup_timeout_s:g}s")
 
+    def death_message(self) -> str | None:
+        """One line saying how the server process ended (signal name, exit code, log tail); None while it runs."""
+        if self.proc is None or self.proc.poll() is None:
+            return None
+        self._keep_log = True  # the log explains the death: keep it for the user
+        rc = self.proc.returncode
+        if rc < 0:
+            try:
+                sig = signal.Signals(-rc)
+                how = f"died with {sig.name} ({signal.strsignal(sig) or 'signal'})"
+            except ValueError:
+                how = f"died with signal {-rc}"
+        else:
+            how = f"exited with code {rc}"
+        hint = ""
+        if rc == -signal.SIGILL:
+            hint = ("; llama.cpp was compiled for CPU instructions this machine cannot run: rebuild it portably "
+                    "(make llama-server, see the Makefile)")
+        tail = self.log_tail()
+        log = f" (log: {self.log_path})" if self.log_path is not None else ""
+        return f"llama.cpp server {how}{hint}: {tail or 'no output'}{log}"
+
+    def check(self) -> None:
+        """Raise :class:`ModelError` (one line, see :meth:`death_message`) if the server process is gone."""
+        died = self.death_message()
+        if died is not None:
+            raise ModelError(died)
+
+    def backend(self, model: str = "llama.cpp", **options: Any) -> Any:
+        """An :class:`~banditarena.models.openai.OpenAIBackend` on this server that, when a request gets no
+        answer, checks the process and reports its death (signal, log tail) instead of a connection error."""
+        from banditarena.models.openai import OpenAIBackend
+
+        return OpenAIBackend(model, self.base_url, liveness=self.death_message, **options)
+
     def log_tail(self, n: int = 300) -> str:
         if self.log_path is None or not self.log_path.exists():
             return ""
         return " ".join(self.log_path.read_text(errors="replace")[-n:].split())
 
     def stop(self) -> None:
-        """Terminate the server (kill after 10 s) and remove its log."""
+        """Terminate the server (kill after 10 s) and remove its log (kept when the process died by itself)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -126,7 +168,7 @@ class LlamaCppServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-        if self.log_path is not None:
+        if self.log_path is not None and not self._keep_log:
             self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> LlamaCppServer:  # noqa: PYI034 - Python 3.10 has no typing.Self

@@ -144,6 +144,9 @@ class OpenAIBackend(Backend):
             that open its circuit breaker (0 disables it).
         breaker_cooldown_s: how long an open breaker fails requests without sending them.
         jitter_seed: seed of the backoff jitter (None: fresh entropy; jitter never affects outputs).
+        liveness: for a server this process manages (e.g. :class:`~banditarena.models.llamacpp.LlamaCppServer`):
+            called when an attempt gets no answer; a returned message (the server process died, and how)
+            ends the request at once with that message instead of retrying a dead endpoint.
 
     Attributes:
         stats: a ``Counter`` of this backend's ``requests``, ``attempts``, ``retries``, ``ok``, ``failed``,
@@ -168,6 +171,7 @@ class OpenAIBackend(Backend):
         breaker_threshold: int = 20,
         breaker_cooldown_s: float = 30.0,
         jitter_seed: int | None = None,
+        liveness: Callable[[], str | None] | None = None,
     ) -> None:
         super().__init__(model)
         if not model:
@@ -202,6 +206,7 @@ class OpenAIBackend(Backend):
         self.breaker_threshold = breaker_threshold
         self.breaker_cooldown_s = float(breaker_cooldown_s)
         self._rng = random.Random(jitter_seed)
+        self.liveness = liveness
         self._headers: dict[str, str] = {}
         if api_key_env:
             key = os.environ.get(api_key_env)
@@ -316,6 +321,9 @@ class OpenAIBackend(Backend):
                 latency = time.perf_counter() - t0
             if response is None:
                 self._attempt_failed(ep)
+                died = self.liveness() if self.liveness is not None else None
+                if died:
+                    return self._fail(ep, died)
             else:
                 status = response.status_code
                 if status == 200:
