@@ -113,9 +113,40 @@ class BattleConfig(_Model):
         return self
 
 
+def anchor_value(anchor: str) -> tuple[str, float]:
+    """``MODEL=RATING`` -> (model, rating); ValueError with a one-line reason for anything else."""
+    name, sep, value = anchor.rpartition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"'{anchor}': expected MODEL=RATING, e.g. gpt-4-0314=1000")
+    try:
+        rating = float(value)
+    except ValueError:
+        raise ValueError(f"'{anchor}': the rating '{value}' is not a number (expected MODEL=RATING)") from None
+    if rating != rating or rating in (float("inf"), float("-inf")):
+        raise ValueError(f"'{anchor}': the rating must be a finite number")
+    return name.strip(), rating
+
+
+def parse_anchor(anchor: str | None, what: str = "--anchor") -> tuple[str, float] | None:
+    """:func:`anchor_value` for user input: None passes; a bad value is one :class:`ConfigError` line."""
+    if not anchor:
+        return None
+    try:
+        return anchor_value(anchor)
+    except ValueError as exc:
+        raise ConfigError(f"{what} {exc}") from None
+
+
 class LeaderboardConfig(_Model):
     bootstrap: int = Field(100, ge=0)
     anchor: str | None = None  # "MODEL=RATING" or None (mean 1000)
+
+    @field_validator("anchor")
+    @classmethod
+    def _anchor(cls, v: str | None) -> str | None:
+        if v:
+            anchor_value(v)
+        return v
 
 
 class ArenaRecipe(_Model):

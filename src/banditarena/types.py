@@ -91,6 +91,7 @@ class Completion:
     tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None
+    finish_reason: str | None = None  # "stop", "length" (cut at max_tokens), ... as the server said
 
     @property
     def ok(self) -> bool:

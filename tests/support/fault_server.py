@@ -23,7 +23,19 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-OUTCOMES = ("ok", "429", "500", "hang", "bad_request")
+#: Replies that are not a plain HTTP error: a 200 whose body is unusable, or a body that never arrives whole.
+REPLY_FAULTS = (
+    "malformed",       # 200 with a body that is not valid JSON
+    "no_choices",      # 200 JSON without "choices"
+    "empty_choices",   # 200 JSON with "choices": []
+    "null_content",    # 200 JSON whose message content is null
+    "trickle",         # a valid body sent a few bytes at a time, slower than the client's deadline
+    "reset",           # headers and half the body, then the connection is reset
+    "endless",         # a chunked body that never ends
+    "oversized",       # a valid body with a 5 MB answer (whatever max_tokens asked for)
+    "key_echo",        # 401 whose body echoes the Authorization header (a careless gateway)
+)
+OUTCOMES = ("ok", "429", "500", "hang", "bad_request", *REPLY_FAULTS)
 
 
 class FaultServer:
@@ -38,6 +50,10 @@ class FaultServer:
         delay_s: service time added to every successful answer.
         hang_s: how long a hanging request is held before the connection is closed without an answer.
         api_key: when set, requests without ``Authorization: Bearer <api_key>`` get 401.
+        faults: share of requests per reply fault of :data:`REPLY_FAULTS` (e.g. ``{"malformed": 0.2}``),
+            drawn after the 429/500/hang shares.
+        trickle_s: how long a trickled body takes to arrive in full.
+        oversized_bytes: size of the answer text of an oversized reply.
     """
 
     def __init__(
@@ -51,9 +67,18 @@ class FaultServer:
         delay_s: float = 0.0,
         hang_s: float = 30.0,
         api_key: str | None = None,
+        faults: dict[str, float] | None = None,
+        trickle_s: float = 5.0,
+        oversized_bytes: int = 5_000_000,
     ) -> None:
-        if p_429 < 0 or p_500 < 0 or p_hang < 0 or p_429 + p_500 + p_hang > 1:
+        self.faults = dict(faults or {})
+        unknown = [k for k in self.faults if k not in REPLY_FAULTS]
+        if unknown:
+            raise ValueError(f"unknown reply fault {unknown[0]!r} (known: {', '.join(REPLY_FAULTS)})")
+        if min([p_429, p_500, p_hang, *self.faults.values()]) < 0 or p_429 + p_500 + p_hang + sum(self.faults.values()) > 1:
             raise ValueError("fault probabilities must be >= 0 and sum to <= 1")
+        self.trickle_s = trickle_s
+        self.oversized_bytes = oversized_bytes
         bad = [s for s in (script or []) if s not in OUTCOMES]
         if bad:
             raise ValueError(f"unknown scripted outcome {bad[0]!r} (known: {', '.join(OUTCOMES)})")
@@ -65,6 +90,8 @@ class FaultServer:
         self.api_key = api_key
         self.counts: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
+        # [content hash, time received, time answered (None: not answered)] per request, in arrival order
+        self.timeline: list[list[Any]] = []
         self.in_flight = 0
         self.peak_in_flight = 0
         self._rng = random.Random(seed)
@@ -126,6 +153,12 @@ class FaultServer:
                     outcome = "hang"
                 else:
                     outcome = "ok"
+                    acc = self.p_429 + self.p_500 + self.p_hang
+                    for kind, p in self.faults.items():
+                        acc += p
+                        if u < acc:
+                            outcome = kind
+                            break
             self.counts[outcome] += 1
             self.counts["received"] += 1
             return outcome
@@ -145,8 +178,8 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:
             return
 
-        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-            blob = json.dumps(payload).encode()
+        def _send(self, status: int, payload: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+            blob = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(blob)))
@@ -175,12 +208,17 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             if not isinstance(body, dict) or "messages" not in body:
                 self._send(400, {"error": {"message": "'messages' is a required property"}})
                 return
+            import hashlib
+
+            entry = [hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest(), time.time(), None]
             with server._lock:
                 server.bodies.append(body)
+                server.timeline.append(entry)
                 server.in_flight += 1
                 server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
             try:
                 self._answer(body)
+                entry[2] = time.time()
             finally:
                 with server._lock:
                     server.in_flight -= 1
@@ -202,18 +240,74 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             elif outcome == "hang":
                 server._stopping.wait(server.hang_s)
                 self.close_connection = True
+            elif outcome == "key_echo":
+                auth = self.headers.get("Authorization", "")
+                self._send(401, {"error": {"message": f"invalid credentials: {auth} is not allowed here"}})
+            elif outcome in ("malformed", "no_choices", "empty_choices"):
+                payload: dict[str, Any] | bytes = {
+                    "malformed": b'{"id": "chatcmpl-fake", "choices": [{"message": {"content": "trunc',
+                    "no_choices": {"id": "chatcmpl-fake", "object": "chat.completion", "usage": {}},
+                    "empty_choices": {"id": "chatcmpl-fake", "object": "chat.completion", "choices": []},
+                }[outcome]
+                self._send(200, payload)
+            elif outcome == "null_content":
+                self._send(200, self._completion(body, None))
+            elif outcome == "oversized":
+                self._send(200, self._completion(body, "x" * server.oversized_bytes))
+            elif outcome == "trickle":
+                blob = json.dumps(self._completion(body, FaultServer.answer_for(body))).encode()  # never delivered whole
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(blob)))
+                self.end_headers()
+                step = max(1, len(blob) // 20)
+                with contextlib.suppress(OSError):
+                    for i in range(0, len(blob), step):
+                        if server._stopping.wait(server.trickle_s / 20):
+                            break
+                        self.wfile.write(blob[i:i + step])
+                        self.wfile.flush()
+                self.close_connection = True
+            elif outcome == "reset":
+                blob = json.dumps(self._completion(body, FaultServer.answer_for(body))).encode()  # never delivered whole
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(blob)))
+                self.end_headers()
+                self.wfile.write(blob[: len(blob) // 2])
+                self.wfile.flush()
+                import socket
+                import struct
+
+                with contextlib.suppress(OSError):  # SO_LINGER 0: close with a reset, not a clean FIN
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+            elif outcome == "endless":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                chunk = b'{"choices": [{"message": {"content": "' + b"y" * 65536
+                with contextlib.suppress(OSError):
+                    while not server._stopping.is_set():
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                        self.wfile.flush()
+                        chunk = b"y" * 65536
+                self.close_connection = True
             else:
                 if server.delay_s:
                     time.sleep(server.delay_s)
                 text = server.answer_for(body)
-                self._send(200, {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion",
-                    "model": body.get("model"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                 "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 1, "completion_tokens": len(text.split()),
-                              "total_tokens": 1 + len(text.split())},
-                })
+                self._send(200, self._completion(body, text))
+
+        def _completion(self, body: dict[str, Any], text: str | None) -> dict[str, Any]:
+            n = len(text.split()) if text else 0
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 1, "completion_tokens": n, "total_tokens": 1 + n},
+            }
 
     return Handler

@@ -18,9 +18,11 @@ from tests.support.fault_server import FaultServer
 
 class FakeOpenAIServer(FaultServer):
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, hang_s: float = 5.0, seed: int = 0,
-                 down: bool = False) -> None:
+                 down: bool = False, faults: dict[str, float] | None = None, trickle_s: float = 5.0,
+                 api_key: str | None = None) -> None:
         share = fail_rate / 3
-        super().__init__(p_429=share, p_500=share, p_hang=share, seed=seed, delay_s=latency_s, hang_s=hang_s)
+        super().__init__(p_429=share, p_500=share, p_hang=share, seed=seed, delay_s=latency_s, hang_s=hang_s,
+                         faults=faults, trickle_s=trickle_s, api_key=api_key)
         self.requests: Counter[str] = Counter()  # content hash -> successful answers
         self.down = down
 
@@ -38,7 +40,7 @@ class FakeOpenAIServer(FaultServer):
 
     @property
     def failures(self) -> Counter[str]:
-        return Counter({k: v for k, v in self.counts.items() if k in ("429", "500", "hang")})
+        return Counter({k: v for k, v in self.counts.items() if k not in ("ok", "received")})
 
     def answer_for(self, body: dict[str, Any]) -> str:  # type: ignore[override]
         blob = json.dumps(body, sort_keys=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +54,18 @@ class ArenaResult:
     paid_generations: int = 0
     paid_judgments: int = 0
     skipped: list[str] = field(default_factory=list)  # one line per battle that could not be fought now
+    request_stats: Counter[str] = field(default_factory=Counter)  # the backends' counters (retries by kind...)
+
+    @property
+    def all_failed(self) -> bool:
+        """Battles were scheduled, none was fought, and requests failed: nothing of this run worked."""
+        return self.n_scheduled > 0 and not self.battles and (self.n_generation_failures + self.n_judge_failures) > 0
+
+    def fault_summary(self) -> str:
+        """'12 timeouts, 3 unusable_bad_json, ...': what the backends retried or lost this run (empty if none)."""
+        kinds = [k for k in self.request_stats if k in ("timeouts", "connection_errors", "breaker_rejections")
+                 or k.startswith(("unusable_", "http_"))]
+        return ", ".join(f"{self.request_stats[k]} {k}" for k in sorted(kinds) if self.request_stats[k])
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -78,6 +90,24 @@ def schedule(
             out.extend(Match(p, baseline, n) for n in names if n != baseline)  # type: ignore[arg-type]
         else:
             out.extend(Match(p, a, b) for i, a in enumerate(names) for b in names[i + 1 :])
+    return out
+
+
+def contestant_backends(contestants: Sequence[Contestant], given: dict[str, Backend] | None = None) -> dict[str, Backend]:
+    """A backend per contestant: ``given`` ones first, the rest made from their specs (two strategies of one
+    model share one backend, hence one loaded model). Raises the user's errors (a missing API-key variable,
+    an unknown backend option) before anything is written."""
+    from banditarena.models import make_backend
+
+    out: dict[str, Backend] = dict(given or {})
+    shared: dict[str, Backend] = {}
+    for c in contestants:
+        if c.name in out:
+            continue
+        spec = stable_hash({"b": c.backend, "m": c.model, "o": c.options})
+        if spec not in shared:
+            shared[spec] = make_backend(c.backend, c.model, **c.opts)
+        out[c.name] = shared[spec]
     return out
 
 
@@ -123,17 +153,8 @@ class Arena:
         self.max_in_flight = max_in_flight
         self.progress = progress or (lambda stage, adv, total: None)
         self.tag = tag
-        self.backends: dict[str, Backend] = dict(backends or {})
-        shared: dict[str, Backend] = {}
-        for c in contestants:
-            if c.name in self.backends:
-                continue
-            from banditarena.models import make_backend
-
-            spec = stable_hash({"b": c.backend, "m": c.model, "o": c.options})
-            if spec not in shared:  # two strategies of one model share one backend (one loaded model)
-                shared[spec] = make_backend(c.backend, c.model, **c.opts)
-            self.backends[c.name] = shared[spec]
+        self.backends = contestant_backends(contestants, backends)
+        judge.attach_store(store)
 
     # ------------------------------------------------------------------ keys
     def _seed_for(self, contestant: Contestant, prompt: Prompt, turn: int) -> int | None:
@@ -178,6 +199,7 @@ class Arena:
             return out
         todo_ids = {(n, p.id) for n, p in todo}
         answers: dict[tuple[str, str], list[Completion]] = {k: [] for k in todo_ids}
+        turn_keys: dict[tuple[str, str], list[str]] = {k: [] for k in todo_ids}
         failed: set[tuple[str, str]] = set()
         max_turns = max(len(p.user_turns) for _, p in todo)
         total = sum(len(p.user_turns) for _, p in todo)
@@ -205,12 +227,13 @@ class Arena:
                     for p, _, k in chunk:
                         if k in cached:
                             answers[(n, p.id)].append(cached[k])
+                            turn_keys[(n, p.id)].append(k)
                     if cached:
                         self.progress("generate", len(cached), total)
                     missing = [it for it in chunk if it[2] not in cached]
                     if missing:
                         tasks.append((n, missing))
-            await self._run_generation_tasks(tasks, answers, failed, result, total)
+            await self._run_generation_tasks(tasks, answers, turn_keys, failed, result, total)
         for n, p in todo:
             if (n, p.id) in failed:
                 continue
@@ -219,7 +242,7 @@ class Arena:
                 n, p.id, [c.text for c in comps], sum(c.tokens for c in comps), sum(c.latency_s for c in comps),
                 keys[(n, p.id)],
             )
-            self.store.put_generation(g)
+            self.store.put_generation(g, turn_keys[(n, p.id)])  # the texts stay in completions alone
             out[(n, p.id)] = g
         return out
 
@@ -227,6 +250,7 @@ class Arena:
         self,
         tasks: list[tuple[str, list[tuple[Prompt, ChatRequest, str]]]],
         answers: dict[tuple[str, str], list[Completion]],
+        turn_keys: dict[tuple[str, str], list[str]],
         failed: set[tuple[str, str]],
         result: ArenaResult,
         total: int,
@@ -243,10 +267,11 @@ class Arena:
             async with lock, in_flight:
                 comps = await backend.acomplete([r for _, r, _ in chunk], self.contestants[name].strategy)
             self.store.put_completions([(k, comp, name, p.id) for (p, _, k), comp in zip(chunk, comps, strict=True)])
-            for (p, _, _), comp in zip(chunk, comps, strict=True):
+            for (p, _, k), comp in zip(chunk, comps, strict=True):
                 if comp.ok:
                     result.paid_generations += 1
                     answers[(name, p.id)].append(comp)
+                    turn_keys[(name, p.id)].append(k)
                 else:
                     result.n_generation_failures += 1
                     failed.add((name, p.id))
@@ -339,9 +364,18 @@ class Arena:
         return asyncio.run(self._run_and_close(matches))
 
     async def _run_and_close(self, matches: Sequence[Match]) -> ArenaResult:
+        result: ArenaResult | None = None
         try:
-            return await self.arun(matches)
+            result = await self.arun(matches)
+            return result
         finally:
+            distinct = {id(b): b for b in self.backends.values()}
+            judge_backend = getattr(self.judge, "backend", None)
+            if judge_backend is not None:
+                distinct[id(judge_backend)] = judge_backend
+            if result is not None:
+                for b in distinct.values():
+                    result.request_stats.update(getattr(b, "stats", None) or {})
             for b in {id(b): b for b in self.backends.values()}.values():
                 await b.aclose()
             await self.judge.aclose()

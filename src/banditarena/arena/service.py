@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from banditarena.arena.runner import Arena, ArenaResult, schedule
-from banditarena.config import ArenaRecipe, JudgeConfig, PromptsConfig, load_recipe
+from banditarena.config import ArenaRecipe, JudgeConfig, PromptsConfig, load_recipe, parse_anchor
 from banditarena.errors import ConfigError, DataError
 from banditarena.judges.base import Judge
 from banditarena.store import RunStore
@@ -90,19 +90,23 @@ def run_battles(
     backends: dict[str, Any] | None = None,
     judge: Judge | None = None,
 ) -> tuple[ArenaResult, RunStore]:
-    """Run (or resume) a recipe's arena in ``run_dir``. Returns the result and the open store."""
+    """Run (or resume) a recipe's arena in ``run_dir``. Returns the result and the open store.
+
+    Everything the user can get wrong (the prompts, the contestants' backends and API keys, the judge) is
+    checked before anything is written: a failing command leaves the run directory as it was.
+    """
     from banditarena.arena.progress import rich_progress
+    from banditarena.arena.runner import contestant_backends
 
     if not isinstance(recipe, ArenaRecipe):
         recipe = load_recipe(recipe)
-    store = RunStore(run_dir)
-    (Path(run_dir) / "config.yaml").write_text(
-        yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False), encoding="utf-8"
-    )
     prompts = load_pool(recipe.prompts, seed=recipe.seed, base_dir=recipe.base_dir)
     contestants = recipe.build_contestants()
+    backends = contestant_backends(contestants, backends)
     judge = judge or build_judge(recipe.judge, recipe.base_dir)
     matches = schedule(prompts, [c.name for c in contestants], pairs=recipe.battle.pairs, baseline=recipe.battle.baseline)
+    store = RunStore(run_dir)  # the writer's lock: a second process on this run directory stops here
+    write_config(run_dir, recipe.model_dump(mode="json", exclude_none=True))
     with rich_progress(progress) as prog:
         arena = Arena(store, contestants, judge, seed=recipe.seed, backends=backends,
                       max_in_flight=recipe.battle.max_in_flight, progress=prog, tag=recipe.name)
@@ -117,6 +121,14 @@ def run_battles(
     return result, store
 
 
+def write_config(run_dir: str | Path, config: dict[str, Any]) -> None:
+    """Write ``RUN_DIR/config.yaml`` atomically (a temporary file renamed over it): never half a file."""
+    path = Path(run_dir) / "config.yaml"
+    tmp = path.with_name(".config.yaml.tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+
+
 def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,
                 anchor: str | None = None) -> pd.DataFrame:
     """Bradley-Terry leaderboard (Elo scale, 95% bootstrap CIs) of the valid battles in a run."""
@@ -125,12 +137,9 @@ def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100
     battles = store.battles(tag, valid_only=True)
     if battles.empty:
         raise DataError(f"{store.path}: no valid battles to rate")
-    anchor_arg: Any = None
-    if anchor:
-        name, _, value = anchor.rpartition("=")
-        if not name:
-            raise ConfigError(f"anchor '{anchor}': expected MODEL=RATING")
-        anchor_arg = (name, float(value))
+    anchor_arg: Any = parse_anchor(anchor)
+    if anchor_arg is not None and anchor_arg[0] not in set(battles["model_a"]) | set(battles["model_b"]):
+        raise ConfigError(f"--anchor '{anchor}': no model '{anchor_arg[0]}' in {store.path}")
     try:
         return fit_bt(battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
     except ValueError as exc:  # the ratings core's RatingsInputError: one line, names the row/model

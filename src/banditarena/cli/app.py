@@ -30,7 +30,9 @@ def clean_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except BanditArenaError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            from banditarena.secrets import redact
+
+            typer.echo(f"error: {redact(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except ValueError as exc:  # the pure cores' input errors (bandits, ratings): one line too
             from banditarena.bandits import BanditInputError

@@ -33,10 +33,17 @@ def battle(
         f"paid {s['paid_generations']} generations and {s['paid_judgments']} judgments this run; "
         f"{s['generation_failures']} generation and {s['judge_failures']} judge failures"
     )
+    faults = result.fault_summary()
+    if faults:
+        typer.echo(f"  retried or lost within the run: {faults}")
     for line in result.skipped[:10]:
         typer.echo(f"  skipped: {line}")
     if len(result.skipped) > 10:
         typer.echo(f"  ... and {len(result.skipped) - 10} more (rerun the same command to retry them)")
+    if result.all_failed:
+        typer.echo(f"error: every request of this run failed ({s['generation_failures']} generation and "
+                   f"{s['judge_failures']} judge failures); check the endpoints, then rerun to resume", err=True)
+        raise typer.Exit(1)
     if s["battles"] - s["invalid"] > 0:
         print_leaderboard(leaderboard(store, bootstrap=rec.leaderboard.bootstrap, seed=rec.seed, anchor=rec.leaderboard.anchor))
 
@@ -53,8 +60,10 @@ def leaderboard_cmd(
 ) -> None:
     """Bradley-Terry leaderboard with 95% bootstrap CIs, rank and battle counts."""
     from banditarena.arena.service import leaderboard
+    from banditarena.config import parse_anchor
     from banditarena.store import RunStore
 
+    parse_anchor(anchor)  # a bad anchor is one line, before the store is opened
     store = RunStore(run_dir, create=False)
     lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
     if as_json:

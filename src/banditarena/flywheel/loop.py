@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import yaml
 
 from banditarena.arena.runner import Arena, ArenaResult, Match
 from banditarena.errors import ConfigError, DataError
@@ -134,25 +133,27 @@ class Flywheel:
 
     def __init__(self, recipe: FlywheelRecipe, run_dir: str | Path, *, progress: ProgressFn | None = None,
                  train: bool | None = None, evaluate: bool = True, judge: Any = None) -> None:
-        from banditarena.arena.service import build_judge, load_pool
+        from banditarena.arena.runner import contestant_backends
+        from banditarena.arena.service import build_judge, load_pool, write_config
 
         self.recipe = recipe
         self.run_dir = Path(run_dir)
-        self.store = RunStore(run_dir)
         self.progress = progress
         self.train_enabled = recipe.training.enabled if train is None else train
         self.evaluate_enabled = evaluate
-        (self.run_dir / "config.yaml").write_text(
-            yaml.safe_dump(recipe.model_dump(mode="json", exclude_none=True), sort_keys=False), encoding="utf-8")
+        # everything the user can get wrong is checked before anything is written
         self.judge = judge or build_judge(recipe.judge, recipe.base_dir)
-        self.store.set_meta("judge", self.judge.name)
-        self.store.set_meta("recipe_name", recipe.name)
         self.test = load_pool(recipe.eval.testset, seed=recipe.seed, base_dir=recipe.base_dir)
         test_ids = {p.id for p in self.test}
         pool = [p for p in load_pool(recipe.pool, seed=recipe.seed, base_dir=recipe.base_dir) if p.id not in test_ids]
         if not pool:
             raise DataError(f"pool '{recipe.pool.source}': the prompt pool is empty (after removing test prompts)")
         self.pool = assign_clusters(pool, recipe.cluster_field, seed=recipe.seed)
+        contestant_backends([self.target_contestant(0, recipe.target.model, None), *recipe.opponent_contestants()])
+        self.store = RunStore(run_dir)  # the writer's lock
+        write_config(self.run_dir, recipe.model_dump(mode="json", exclude_none=True))
+        self.store.set_meta("judge", self.judge.name)
+        self.store.set_meta("recipe_name", recipe.name)
         self.opponents = recipe.opponent_contestants()
         self.eval_opponents = recipe.eval.opponents or [o.name for o in self.opponents]
         rng = np.random.default_rng(recipe.seed)

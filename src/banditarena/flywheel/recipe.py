@@ -115,7 +115,11 @@ class FlywheelRecipe(_Model):
             if isinstance(o.strategy, str) and o.strategy != "default" and o.strategy not in self.strategies:
                 raise ValueError(f"opponents: '{o.name}' names unknown strategy '{o.strategy}' "
                                  f"(known: {sorted(self.strategies)})")
-        if not (self.cluster_field in ("cluster", "category") or self.cluster_field.startswith("kmeans:")):
+        if self.cluster_field.startswith("kmeans:"):
+            k = self.cluster_field.split(":", 1)[1]
+            if not k.isdigit() or int(k) < 2:
+                raise ValueError(f"cluster_field '{self.cluster_field}': K in kmeans:K must be a whole number >= 2")
+        elif self.cluster_field not in ("cluster", "category"):
             raise ValueError(f"cluster_field '{self.cluster_field}': use cluster, category or kmeans:K")
         if self.target.backend == "replay" and self.training.enabled:
             raise ValueError("a replay target cannot be retrained: set training.enabled: false")

@@ -49,6 +49,11 @@ class Judge(ABC):
     ) -> list[Judgment]:
         """Judge every request (same order). Unparsable output -> ``Judgment(ok=False, raw=...)``."""
 
+    def attach_store(self, store: Any) -> None:  # noqa: B027 - optional hook
+        """Called by the arena with its run store. A judge that calls a model routes those calls through the
+        store's request cache (:class:`~banditarena.models.cached.CachedBackend`), so every reply is committed
+        as it returns and never paid for twice."""
+
     def judge(self, requests: list[JudgeRequest]) -> list[Judgment]:
         return asyncio.run(self.ajudge(requests))
 

@@ -125,8 +125,11 @@ class PairwiseLLMJudge(Judge):
         Show ``Prompt.reference`` to the judge as guidance when the prompt has one.
     """
 
-    #: Requests per ``ajudge`` call the arena should send (the backend limits concurrency per endpoint).
-    batch_size = 16
+    @property
+    def batch_size(self) -> int:
+        """Requests per ``ajudge`` call the arena sends: an in-process model's batch; one for an endpoint (its
+        backend limits concurrency per endpoint), so each judgment is stored the moment it is made."""
+        return int(getattr(self.backend, "batch_size", 1))
 
     def __init__(
         self,
@@ -158,6 +161,14 @@ class PairwiseLLMJudge(Judge):
              REFERENCE_BLOCK, self.reminder],
             10,
         )
+
+    def attach_store(self, store: Any) -> None:
+        """Route the judge's model calls through ``store``'s request cache: both replies of a format retry are
+        committed as they arrive, and a resumed run never pays for them again."""
+        from banditarena.models.cached import CachedBackend
+
+        inner = self.backend.inner if isinstance(self.backend, CachedBackend) else self.backend
+        self.backend = CachedBackend(inner, store, subject=self.name)
 
     @property
     def model(self) -> str:

@@ -10,6 +10,11 @@ Every request is a ``POST {base_url}/chat/completions``. Robustness rules:
   exponential backoff and full jitter (``uniform(0, min(backoff_max_s, backoff_base_s * 2**attempt))``),
   waiting at least ``Retry-After`` when the server sends one (capped at ``backoff_max_s``). Other 4xx
   answers (bad request, unknown model, bad key) fail at once.
+* **Unusable 200 answers** (malformed JSON, no or empty ``choices``, ``content: null``, a reply far longer
+  than ``max_tokens`` allows) are transient failures: retried with backoff like a 5xx, counted by kind in
+  ``stats`` (``unusable_<kind>``), never returned as an answer. The body is read as a stream and cut off at
+  :meth:`OpenAIBackend.reply_byte_limit` bytes, so an endless or huge reply costs bounded memory and time;
+  bodies over 64 KiB are decoded in a worker thread, never blocking the event loop (other requests' deadlines).
 * **Failures never raise**: after the last retry the request comes back as ``Completion(error=...)`` with a
   one-line message naming the model, the base_url and the last status or exception. The arena records it
   as a resumable failure.
@@ -41,9 +46,56 @@ import httpx
 
 from banditarena.errors import ConfigError, ModelError
 from banditarena.models.base import Backend, ChatRequest, with_system_prompt
+from banditarena.secrets import redact, register_secret
 from banditarena.types import Completion, Strategy
 
 _RETRY_STATUSES = frozenset({408, 429})
+#: A reply's text may hold at most this many characters per requested token (plus a constant) before it is
+#: "far beyond max_tokens": real tokens average about 4 characters; 32 leaves room for any tokenizer.
+CHARS_PER_TOKEN_LIMIT = 32
+_ERROR_BODY_BYTES = 16_384  # how much of a non-200 body is read (for the error message)
+_THREAD_PARSE_BYTES = 65_536  # bodies above this are decoded off the event loop
+
+
+class _Unusable(Exception):
+    """A 200 reply that carries no usable answer; ``kind`` names why (for the stats)."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+
+
+def decode_reply(blob: bytes, max_chars: int | None) -> tuple[str, int, str | None]:
+    """(text, completion tokens, finish_reason) of a chat-completions body; raises :class:`_Unusable`."""
+    import json
+
+    try:
+        data = json.loads(blob)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Unusable("bad_json", f"malformed JSON ({exc.__class__.__name__}): {_one_line(blob[:200].decode('utf-8', 'replace'))}") from None
+    if not isinstance(data, dict) or "choices" not in data:
+        raise _Unusable("no_choices", f"no 'choices' in the reply: {_one_line(blob[:200].decode('utf-8', 'replace'))}")
+    choices = data["choices"]
+    if not isinstance(choices, list) or not choices:
+        raise _Unusable("empty_choices", "empty 'choices' list in the reply")
+    choice = choices[0]
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(message, dict):
+        raise _Unusable("no_message", "the first choice has no 'message'")
+    text = message.get("content")
+    if text is None:
+        raise _Unusable("null_content", "the reply's content is null")
+    if not isinstance(text, str):
+        raise _Unusable("bad_content", f"the reply's content is a {type(text).__name__}, not text")
+    if max_chars is not None and len(text) > max_chars:
+        raise _Unusable("oversized", f"the reply holds {len(text)} characters, far beyond max_tokens (limit {max_chars})")
+    usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    try:
+        tokens = int(usage.get("completion_tokens") or 0)
+    except (TypeError, ValueError):
+        tokens = 0
+    finish = choice.get("finish_reason")
+    return text, tokens, finish if isinstance(finish, str) else None
 
 
 class _Limiter:
@@ -216,6 +268,7 @@ class OpenAIBackend(Backend):
                     f"(api_key_env) is not set"
                 )
             self._headers["Authorization"] = f"Bearer {key}"
+            register_secret(key)
         self.stats: Counter[str] = Counter()
         # one httpx client per event loop (a client's connections belong to the loop that opened them)
         self._clients: dict[int, tuple[weakref.ref[asyncio.AbstractEventLoop], httpx.AsyncClient]] = {}
@@ -270,7 +323,17 @@ class OpenAIBackend(Backend):
 
     def _fail(self, ep: _Endpoint, what: str) -> Completion:
         self._count(ep, "failed")
-        return Completion(error=f"openai model '{self.model}' at {self.base_url}: {what}")
+        return Completion(error=redact(f"openai model '{self.model}' at {self.base_url}: {what}"))
+
+    def reply_byte_limit(self, strategy: Strategy) -> int:
+        """The most bytes of one reply body that are read: room for the text allowed by ``max_tokens``
+        (JSON-escaped) plus the envelope; a longer body is cut off and counted as ``unusable_oversized``."""
+        return 65_536 + 8 * self.reply_char_limit(strategy)
+
+    @staticmethod
+    def reply_char_limit(strategy: Strategy) -> int:
+        """The most characters a reply's text may hold: :data:`CHARS_PER_TOKEN_LIMIT` per requested token."""
+        return 256 + CHARS_PER_TOKEN_LIMIT * max(1, int(strategy.max_tokens))
 
     def _attempt_failed(self, ep: _Endpoint) -> None:
         """An attempt got no usable answer (timeout, connection error, 5xx): feed the breaker."""
@@ -288,16 +351,32 @@ class OpenAIBackend(Backend):
         self.stats[key] += 1
         ep.stats[key] += 1
 
+    async def _send(self, client: httpx.AsyncClient, body: dict[str, Any], byte_limit: int
+                    ) -> tuple[int, httpx.Headers, bytes, bool]:
+        """POST and read the body as a stream: (status, headers, body, cut off at the limit)."""
+        async with client.stream("POST", self.url, json=body) as response:
+            limit = byte_limit if response.status_code == 200 else _ERROR_BODY_BYTES
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > limit:  # leave at once: closing the stream drops the connection
+                    return response.status_code, response.headers, b"".join(chunks)[:limit], True
+            return response.status_code, response.headers, b"".join(chunks), False
+
     async def _complete_one(
         self, client: httpx.AsyncClient, ep: _Endpoint, request: ChatRequest, strategy: Strategy
     ) -> Completion:
         self._count(ep, "requests")
         body = self.payload(request, strategy)
+        byte_limit = self.reply_byte_limit(strategy)
+        char_limit = self.reply_char_limit(strategy)
         last = "no attempt made"
         attempts = 0
         for attempt in range(self.max_retries + 1):
             retry_after: float | None = None
-            response: httpx.Response | None = None
+            reply: tuple[int, httpx.Headers, bytes, bool] | None = None
             async with ep.limiter:
                 if ep.health.is_open():
                     self._count(ep, "breaker_rejections")
@@ -311,50 +390,51 @@ class OpenAIBackend(Backend):
                 self._count(ep, "attempts")
                 t0 = time.perf_counter()
                 try:
-                    response = await asyncio.wait_for(client.post(self.url, json=body), self.timeout_s)
+                    reply = await asyncio.wait_for(self._send(client, body, byte_limit), self.timeout_s)
                 except (asyncio.TimeoutError, httpx.TimeoutException):
                     self._count(ep, "timeouts")
                     last = f"timeout after {self.timeout_s:g}s"
-                except httpx.TransportError as exc:  # connection refused/reset, protocol errors
+                except httpx.TransportError as exc:  # connection refused/reset (also mid-body), protocol errors
                     self._count(ep, "connection_errors")
                     last = f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection error'}"
                 latency = time.perf_counter() - t0
-            if response is None:
+            if reply is None:
                 self._attempt_failed(ep)
                 died = self.liveness() if self.liveness is not None else None
                 if died:
                     return self._fail(ep, died)
             else:
-                status = response.status_code
+                status, headers, blob, cut = reply
                 if status == 200:
-                    return self._parse(ep, response, latency)
-                self._count(ep, f"http_{status}")
-                last = f"HTTP {status}: {_one_line(response.text)}"
-                if status >= 500:
-                    self._attempt_failed(ep)
+                    self._alive(ep)  # it answers; whether the answer is usable is another matter
+                    try:
+                        if cut:
+                            raise _Unusable("oversized", f"reply body over {byte_limit} bytes (cut off), far "
+                                                         f"beyond max_tokens={strategy.max_tokens}")
+                        if len(blob) > _THREAD_PARSE_BYTES:
+                            text, tokens, finish = await asyncio.to_thread(decode_reply, blob, char_limit)
+                        else:
+                            text, tokens, finish = decode_reply(blob, char_limit)
+                    except _Unusable as bad:
+                        self._count(ep, f"unusable_{bad.kind}")
+                        last = f"unusable reply ({bad.kind}): {bad}"
+                    else:
+                        self._count(ep, "ok")
+                        return Completion(text=text, tokens=tokens, latency_s=latency, finish_reason=finish)
                 else:
-                    self._alive(ep)
-                if status not in _RETRY_STATUSES and status < 500:
-                    return self._fail(ep, last)  # bad request/model/key: retrying cannot help
-                retry_after = _retry_after_s(response.headers.get("retry-after"))
+                    self._count(ep, f"http_{status}")
+                    last = f"HTTP {status}: {_one_line(blob.decode('utf-8', 'replace'))}"
+                    if status >= 500:
+                        self._attempt_failed(ep)
+                    else:
+                        self._alive(ep)
+                    if status not in _RETRY_STATUSES and status < 500:
+                        return self._fail(ep, last)  # bad request/model/key: retrying cannot help
+                    retry_after = _retry_after_s(headers.get("retry-after"))
             if attempt < self.max_retries:
                 self._count(ep, "retries")
                 await asyncio.sleep(self._backoff_s(attempt, retry_after))
         return self._fail(ep, f"failed after {attempts} attempts, last: {last}")
-
-    def _parse(self, ep: _Endpoint, response: httpx.Response, latency: float) -> Completion:
-        try:
-            data = response.json()
-            message = data["choices"][0]["message"]
-            text = message.get("content") or ""
-            usage = data.get("usage") or {}
-            tokens = int(usage.get("completion_tokens") or 0)
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            self._alive(ep)
-            return self._fail(ep, f"malformed response ({type(exc).__name__}): {_one_line(response.text)}")
-        self._alive(ep)
-        self._count(ep, "ok")
-        return Completion(text=text, tokens=tokens, latency_s=latency)
 
     # -- public API -----------------------------------------------------------------------------------------
 

@@ -329,22 +329,42 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
     """
     path = Path(path)
     try:
-        f = path.open("r", encoding="utf-8-sig")
+        f = path.open("rb")  # decoded line by line, so a bad byte is reported on its own line
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from e
     with f:
-        lineno = 0
-        try:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-                yield lineno, rec
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}:{lineno + 1}: not UTF-8 text ({e.reason})") from None
+        for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)") from None
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+            yield lineno, rec
+
+
+def read_json(path: str | Path) -> Any:
+    """A whole JSON file; :class:`DataError` naming ``path:line`` for bad JSON or bytes that are not UTF-8."""
+    path = Path(path)
+    try:
+        blob = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        text = blob.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = blob.count(b"\n", 0, e.start) + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
 
 
 def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
@@ -353,10 +373,7 @@ def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
         for lineno, rec in iter_jsonl(path):
             yield f"{path}:{lineno}", rec
     elif suffix == ".json":
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
+        data = read_json(path)
         if isinstance(data, dict):  # {"data": [...]} / {"prompts": [...]} wrappers
             lists = [v for v in data.values() if isinstance(v, list)]
             if len(lists) != 1:

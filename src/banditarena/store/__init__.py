@@ -5,6 +5,7 @@ transaction, so a process killed at any moment (SIGKILL) loses nothing it paid f
 command skips everything already stored.
 """
 
+from banditarena.store.lock import RunLock
 from banditarena.store.sqlite import RunStore
 
-__all__ = ["RunStore"]
+__all__ = ["RunLock", "RunStore"]

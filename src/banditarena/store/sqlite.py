@@ -1,21 +1,86 @@
-"""The run store. Pure stdlib sqlite3 + json; pandas only for the DataFrame views."""
+"""The run store. Pure stdlib sqlite3 + json; pandas only for the DataFrame views.
+
+Two ways to open it:
+
+* **writer** (``RunStore(run_dir)``): creates the directory and the schema, migrates an older schema, and
+  holds the run directory's lock (:mod:`banditarena.store.lock`) until :meth:`RunStore.close`: a second
+  writer process gets one line naming the holder (pid, host, start time) instead of paying for every request
+  a second time. A lock left by a killed process is taken over.
+* **reader** (``RunStore(run_dir, create=False)``): opens ``run.sqlite`` read-only and never writes, not even
+  a schema into an empty file; a file that is not a run store is reported as such.
+
+Any SQLite error (a damaged file, "database disk image is malformed", a full disk) surfaces as one
+:class:`~banditarena.errors.StoreError` line naming the file and what sqlite3 said, never a traceback.
+
+A model reply is stored once: in ``completions`` under its request's content address (with its
+``finish_reason``); a generation stores the keys of its turns' completions and reads their texts from there.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 from banditarena.errors import StoreError
+from banditarena.secrets import redact
+from banditarena.store.lock import RunLock, writer_active
 from banditarena.types import Battle, Completion, Generation, Judgment, Prompt
 
 if TYPE_CHECKING:
     import pandas as pd
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+#: Columns added after schema version 1 (table -> [(column, type)]); writers add them to an older store.
+_ADDED_COLUMNS = {
+    "completions": [("finish_reason", "TEXT")],
+    "generations": [("turn_keys", "TEXT")],
+}
+_REQUIRED_TABLES = ("meta", "prompts", "completions", "generations", "judgments", "battles")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(fn: F) -> F:
+    """Turn any SQLite error inside a store method into one StoreError line naming the file."""
+
+    @functools.wraps(fn)
+    def wrapper(self: RunStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as exc:  # sqlite3.DatabaseError, or pandas' DatabaseError wrapping it
+            if not _is_db_error(exc):
+                raise
+            raise StoreError(_db_error_line(self.path, exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_db_error(exc: BaseException) -> bool:
+    if isinstance(exc, sqlite3.DatabaseError):
+        return True
+    return type(exc).__name__ == "DatabaseError" and type(exc).__module__.startswith("pandas")
+
+
+def _db_error_line(path: Path, exc: BaseException) -> str:
+    cause = exc.__cause__ if isinstance(exc.__cause__, sqlite3.Error) else exc
+    msg = " ".join(str(cause).split())
+    if ":" in msg and "Execution failed on sql" in msg:  # pandas' wrapper: keep sqlite3's own words
+        msg = msg.rsplit(":", 1)[-1].strip()
+    hint = ""
+    low = msg.lower()
+    if "malformed" in low or "not a database" in low or "corrupt" in low:
+        hint = f"; the file is damaged (check it with: sqlite3 {path} 'PRAGMA integrity_check')"
+    elif "locked" in low or "busy" in low:
+        hint = "; another process holds it"
+    return f"{path}: sqlite3 says: {msg}{hint}"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -59,29 +124,75 @@ def _dumps(obj: Any) -> str:
 
 
 class RunStore:
-    """A run directory's ``run.sqlite``. Cheap to open; every write is its own committed transaction."""
+    """A run directory's ``run.sqlite``. Cheap to open; every write is its own committed transaction.
+
+    ``create=True`` opens it as the writer (holding the run directory's lock); ``create=False`` opens an
+    existing store read-only.
+    """
 
     def __init__(self, run_dir: str | Path, *, create: bool = True) -> None:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / "run.sqlite"
-        if not self.path.exists() and not create:
+        self.writable = create
+        self._lock: RunLock | None = None
+        if not create:
+            self._open_reader(run_dir)
+        else:
+            self._open_writer()
+        self._columns = {
+            t: {r[1] for r in self.conn.execute(f"PRAGMA table_info({t})")} for t in ("completions", "generations")
+        }
+
+    def _open_reader(self, run_dir: str | Path) -> None:
+        if not self.path.exists():
             raise StoreError(f"{self.path}: no run store here (run 'banditarena battle RECIPE --run-dir {run_dir}' first)")
+        if self.path.stat().st_size == 0:
+            raise StoreError(f"{self.path}: empty file, not a run store")
+        # With no writer running and no write-ahead log left over, the file is all there is: open it immutable,
+        # so reading creates no -wal/-shm files beside it. Otherwise read through the live WAL.
+        quiet = not writer_active(self.run_dir) and not self.path.with_name(self.path.name + "-wal").exists()
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro" + ("&immutable=1" if quiet else "")
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, timeout=30.0,
+                                        isolation_level=None, check_same_thread=False)
+            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(_db_error_line(self.path, exc)) from exc
+        missing = [t for t in _REQUIRED_TABLES if t not in tables]
+        if missing:
+            self.conn.close()
+            raise StoreError(f"{self.path}: not a banditarena run store (no '{missing[0]}' table)")
+
+    def _open_writer(self) -> None:
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.run_dir}: cannot create the run directory ({exc.strerror})") from exc
+        self._lock = RunLock.acquire(self.run_dir)
+        try:
             self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
             self.conn.execute("PRAGMA foreign_keys=OFF")
             self.conn.executescript(_SCHEMA)
+            for table, cols in _ADDED_COLUMNS.items():
+                have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                for col, typ in cols:
+                    if col not in have:
+                        self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {col} {typ}")
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path}: not a usable run store ({exc})") from exc
-        self.conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-        )
+            self._lock.release()
+            raise StoreError(_db_error_line(self.path, exc)) from exc
 
     # ------------------------------------------------------------------ basics
     def close(self) -> None:
         self.conn.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunStore:
         return self
@@ -89,10 +200,16 @@ class RunStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _check_writable(self) -> None:
+        if not self.writable:
+            raise StoreError(f"{self.path}: opened read-only; this command does not write to a run store")
+
     def _write(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._check_writable()
         self.conn.execute(sql, params)
 
     def _write_many(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._check_writable()
         with self.conn:  # one transaction
             self.conn.execute("BEGIN")
             self.conn.executemany(sql, rows)
@@ -141,33 +258,38 @@ class RunStore:
         out: dict[str, Completion] = {}
         for i in range(0, len(keys), 500):
             chunk = list(keys[i : i + 500])
-            q = f"SELECT cache_key, text, tokens, latency_s FROM completions WHERE cache_key IN ({','.join('?' * len(chunk))})"
-            for k, text, tokens, lat in self.conn.execute(q, chunk):
-                out[k] = Completion(text=text, tokens=tokens or 0, latency_s=lat or 0.0)
+            fr = "finish_reason" if "finish_reason" in self._columns["completions"] else "NULL"
+            q = (f"SELECT cache_key, text, tokens, latency_s, {fr} FROM completions"
+                 f" WHERE cache_key IN ({','.join('?' * len(chunk))})")
+            for k, text, tokens, lat, finish in self.conn.execute(q, chunk):
+                out[k] = Completion(text=text, tokens=tokens or 0, latency_s=lat or 0.0, finish_reason=finish)
         return out
 
     def put_completions(self, items: Sequence[tuple[str, Completion, str, str]]) -> None:
-        """(key, completion, subject, prompt_id) for one chunk, in ONE transaction (all or nothing)."""
+        """(key, completion, subject, prompt_id) for one chunk, in ONE transaction (all or nothing).
+
+        Callers commit each request's result the moment it returns (a chunk of one for remote backends)."""
+        self._check_writable()
         now = time.time()
         with self.conn:
             self.conn.execute("BEGIN")
             for key, c, subject, prompt_id in items:
                 if c.ok:
                     self.conn.execute(
-                        "INSERT OR REPLACE INTO completions(cache_key, text, tokens, latency_s, created)"
-                        " VALUES (?,?,?,?,?)",
-                        (key, c.text, c.tokens, c.latency_s, now),
+                        "INSERT OR REPLACE INTO completions(cache_key, text, tokens, latency_s, created, finish_reason)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (key, c.text, c.tokens, c.latency_s, now, c.finish_reason),
                     )
                 else:
                     self.conn.execute(
                         "INSERT INTO failures(cache_key, kind, subject, prompt_id, error, created) VALUES (?,?,?,?,?,?)",
-                        (key, "generation", subject, prompt_id, c.error or "unknown error", now),
+                        (key, "generation", subject, prompt_id, redact(c.error) or "unknown error", now),
                     )
 
     def record_failure(self, key: str, kind: str, subject: str, prompt_id: str, error: str) -> None:
         self._write(
             "INSERT INTO failures(cache_key, kind, subject, prompt_id, error, created) VALUES (?,?,?,?,?,?)",
-            (key, kind, subject, prompt_id, error, time.time()),
+            (key, kind, subject, prompt_id, redact(error), time.time()),
         )
 
     def failures(self) -> pd.DataFrame:
@@ -188,33 +310,59 @@ class RunStore:
         )
 
     # ------------------------------------------------------------------ generations
-    def put_generation(self, g: Generation) -> None:
+    def put_generation(self, g: Generation, turn_keys: Sequence[str] | None = None) -> None:
+        """Store a generation. With ``turn_keys`` (the completions holding its turns, already stored) only the
+        keys are written and the texts stay in ``completions`` alone; without, the turns' texts are written."""
+        keys = _dumps(list(turn_keys)) if turn_keys is not None else None
+        turns = "" if keys is not None else _dumps(g.turns)
         self._write(
-            "INSERT OR REPLACE INTO generations(cache_key, contestant, prompt_id, turns, tokens, latency_s, created)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (g.cache_key, g.contestant, g.prompt_id, _dumps(g.turns), g.tokens, g.latency_s, time.time()),
+            "INSERT OR REPLACE INTO generations(cache_key, contestant, prompt_id, turns, tokens, latency_s, created,"
+            " turn_keys) VALUES (?,?,?,?,?,?,?,?)",
+            (g.cache_key, g.contestant, g.prompt_id, turns, g.tokens, g.latency_s, time.time(), keys),
         )
+
+    def _turn_texts(self, rows: list[tuple[Any, ...]]) -> list[list[str]]:
+        """Turn texts of generation rows ``(..., turns, turn_keys)``: inline JSON, or looked up by key."""
+        need = {k for r in rows if r[-1] for k in json.loads(r[-1])}
+        texts = {k: c.text for k, c in self.get_completions(sorted(need)).items()} if need else {}
+        out = []
+        for r in rows:
+            if r[-1]:
+                keys = json.loads(r[-1])
+                missing = [k for k in keys if k not in texts]
+                if missing:
+                    raise StoreError(f"{self.path}: generation {r[0]} refers to a missing completion {missing[0]}")
+                out.append([texts[k] for k in keys])
+            else:
+                out.append(json.loads(r[-2]) if r[-2] else [])
+        return out
+
+    def _keys_col(self) -> str:
+        return "turn_keys" if "turn_keys" in self._columns["generations"] else "NULL"
 
     def get_generations(self, keys: Sequence[str]) -> dict[str, Generation]:
         out: dict[str, Generation] = {}
         for i in range(0, len(keys), 500):
             chunk = list(keys[i : i + 500])
             q = (
-                "SELECT cache_key, contestant, prompt_id, turns, tokens, latency_s FROM generations"
+                f"SELECT cache_key, contestant, prompt_id, tokens, latency_s, turns, {self._keys_col()} FROM generations"
                 f" WHERE cache_key IN ({','.join('?' * len(chunk))})"
             )
-            for k, c, pid, turns, tok, lat in self.conn.execute(q, chunk):
-                out[k] = Generation(c, pid, json.loads(turns), tok or 0, lat or 0.0, k)
+            rows = self.conn.execute(q, chunk).fetchall()
+            for r, turns in zip(rows, self._turn_texts(rows), strict=True):
+                k, c, pid, tok, lat = r[:5]
+                out[k] = Generation(c, pid, turns, tok or 0, lat or 0.0, k)
         return out
 
     def generations(self) -> pd.DataFrame:
         import pandas as pd
 
-        df = pd.read_sql_query(
-            "SELECT cache_key, contestant, prompt_id, turns, tokens, latency_s FROM generations ORDER BY rowid",
-            self.conn,
-        )
-        df["turns"] = df["turns"].map(json.loads)
+        rows = self.conn.execute(
+            f"SELECT cache_key, contestant, prompt_id, tokens, latency_s, turns, {self._keys_col()}"
+            " FROM generations ORDER BY rowid"
+        ).fetchall()
+        df = pd.DataFrame([r[:5] for r in rows], columns=["cache_key", "contestant", "prompt_id", "tokens", "latency_s"])
+        df.insert(3, "turns", pd.Series(self._turn_texts(rows), dtype=object))
         df["text"] = df["turns"].map(lambda t: t[-1] if t else "")
         return df
 
@@ -225,7 +373,7 @@ class RunStore:
             " verdict, rationale, raw, ok, attempts, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 j.cache_key, j.judge, j.prompt_id, j.first, j.second, j.score_first, j.score_second, j.verdict,
-                j.rationale, j.raw, int(j.ok), j.attempts, j.error, time.time(),
+                j.rationale, j.raw, int(j.ok), j.attempts, redact(j.error), time.time(),
             ),
         )
 
@@ -309,3 +457,9 @@ class RunStore:
         out["invalid_battles"] = self.conn.execute("SELECT COUNT(*) FROM battles WHERE winner IS NULL").fetchone()[0]
         out["unresolved_failures"] = len(self.unresolved_failures())
         return out
+
+
+# Every public method reports SQLite errors as one StoreError line (a damaged file, a full disk).
+for _name, _fn in list(vars(RunStore).items()):
+    if callable(_fn) and not _name.startswith("_") and _name not in ("close",):
+        setattr(RunStore, _name, _guarded(_fn))
