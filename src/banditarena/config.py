@@ -1,22 +1,102 @@
-"""YAML recipes validated by pydantic. A recipe is the unit users share; every CLI flag has a field here."""
+"""The one configuration layer: YAML recipes validated by pydantic when they load.
+
+Every recipe (the arena's :class:`ArenaRecipe` here, the flywheel's and LASeR's in their packages) is built
+from the pieces defined here, once each:
+
+* :class:`Model` - the base of every config class: unknown fields are errors, renamed fields keep working
+  for one release through :attr:`Model.renamed` (with a one-line deprecation note);
+* :class:`EndpointConfig` - how to reach a model (contestants, LLM judges, reward models, the simulated user);
+* :class:`StrategyConfig`, :class:`ContestantConfig` and :func:`build_contestant`, the one contestant factory;
+* :class:`TrainingConfig` - what ``training.train_sft`` / ``train_dpo``, the flywheel and LASeR all take;
+* :class:`PolicyConfig` - a bandit policy by its name in the bandit core's registry, parameters checked;
+* :func:`load_yaml`, :func:`validate` - a recipe file to a validated model; errors are one line naming the
+  file and the field.
+
+Everything a user can get wrong is checked at load time (names, ranges, anchors, ``kmeans:K``, policy names
+and parameters, files that must exist), so no user input reaches a traceback later.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from banditarena.errors import ConfigError
 from banditarena.types import Contestant, Strategy
 
+_NOTED: set[str] = set()
 
-class _Model(BaseModel):
+
+def deprecation_note(old: str, new: str) -> None:
+    """Print (once per process) that recipe field ``old`` is now ``new``; old names work for one release."""
+    if old in _NOTED:
+        return
+    _NOTED.add(old)
+    sys.stderr.write(f"note: recipe field '{old}' is deprecated, use '{new}' (the old name works until 0.3)\n")
+
+
+class Model(BaseModel):
+    """Base of every config class: unknown fields are errors.
+
+    ``renamed`` maps old field names (dotted paths below this model) to new ones; a recipe using an old name
+    is accepted with a one-line deprecation note.
+    """
+
     model_config = ConfigDict(extra="forbid")
+    renamed: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_fields(cls, data: Any) -> Any:
+        if not cls.renamed or not isinstance(data, dict):
+            return data
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+        for old, new in cls.renamed.items():
+            src = data
+            *parents, leaf = old.split(".")
+            for part in parents:
+                src = src.get(part) if isinstance(src, dict) else None
+            if not isinstance(src, dict) or leaf not in src:
+                continue
+            value = src.pop(leaf)
+            dst = data
+            *nparents, nleaf = new.split(".")
+            for part in nparents:
+                dst = dst.setdefault(part, {})
+                if not isinstance(dst, dict):
+                    raise ValueError(f"'{part}' must be a mapping")
+            if nleaf in dst:
+                raise ValueError(f"both '{old}' (deprecated) and '{new}' are given; keep '{new}'")
+            dst[nleaf] = value
+            deprecation_note(old, new)
+        return data
 
 
-class StrategyConfig(_Model):
+def _base_dir(info: ValidationInfo) -> Path | None:
+    ctx = info.context or {}
+    return ctx.get("base_dir")
+
+
+def check_file(value: str | None, info: ValidationInfo, what: str) -> str | None:
+    """A path field: ``data:REL`` or a path relative to the recipe's folder must exist (when loading a file)."""
+    if not value:
+        return value
+    from banditarena.paths import resolve_path
+
+    base = _base_dir(info)
+    if base is None and not value.startswith("data:") and not Path(value).is_absolute():
+        return value  # built in code: relative to the working directory, checked on use
+    path = resolve_path(value, base)
+    if not path.exists():
+        raise ValueError(f"{what} '{value}' not found (looked at {path})")
+    return value
+
+
+class StrategyConfig(Model):
     name: str = "default"
     system_prompt: str | None = None
     temperature: float = Field(0.0, ge=0.0, le=2.0)
@@ -28,8 +108,9 @@ class StrategyConfig(_Model):
         return Strategy(**self.model_dump())
 
 
-class EndpointConfig(_Model):
-    """Backend options. ``api_key_env`` is the *name* of the env var holding the key, never the key itself."""
+class EndpointConfig(Model):
+    """How to reach a model: the one endpoint config of contestants, LLM judges, reward models and the
+    simulated user. ``api_key_env`` is the *name* of the env var holding the key, never the key itself."""
 
     backend: Literal["openai", "local", "replay"] = "local"
     model: str = "smollm2-135m-instruct"
@@ -42,6 +123,11 @@ class EndpointConfig(_Model):
     batch_size: int = Field(8, ge=1)  # local
     max_batch_tokens: int = Field(4096, ge=1)  # local: padded prompt tokens per batch (long prompts: smaller batches)
     device: str = "cpu"  # local: "cpu", "cuda", "cuda:1", ...
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_file(v, info, "replay answer file")
 
     @model_validator(mode="after")
     def _check(self) -> EndpointConfig:
@@ -77,7 +163,71 @@ class ContestantConfig(EndpointConfig):
         return v
 
 
-class PromptsConfig(_Model):
+def build_contestant(c: EndpointConfig, strategy: StrategyConfig, base_dir: Path | None, *, name: str,
+                     model: str | None = None) -> Contestant:
+    """The one contestant factory: a name, an endpoint and a strategy (``model`` overrides the endpoint's, e.g. a
+    new checkpoint of the flywheel's target)."""
+    opts = tuple(sorted((k, v) for k, v in c.options(base_dir).items() if v is not None))
+    return Contestant(name, c.backend, model or c.model, strategy.build(), opts)
+
+
+class PolicyConfig(Model):
+    """A bandit policy by its name in the bandit core's registry (``bandits.POLICIES``) and its parameters."""
+
+    policy: str = "thompson"
+    params: dict[str, Any] = {}
+    #: which kind of policy a field accepts: context-free (False), contextual (True) or both (None)
+    contextual: ClassVar[bool | None] = False
+
+    @model_validator(mode="after")
+    def _known(self) -> PolicyConfig:
+        from banditarena.bandits import BanditInputError, make_policy, policy_names
+
+        names = policy_names(self.contextual)
+        if self.policy not in names:
+            raise ValueError(f"unknown bandit policy '{self.policy}' (known: {', '.join(names)})")
+        try:  # the parameters are checked by building the policy once
+            extra = {"dim": 1} if self.policy in policy_names(True) and "dim" not in self.params else {}
+            make_policy(self.policy, 2, seed=0, **extra, **self.params)
+        except BanditInputError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
+class TrainingConfig(Model):
+    """Fine-tuning settings: what ``training.train_sft`` / ``train_dpo``, the flywheel and LASeR all take.
+
+    Recipes give their own defaults (the flywheel trains SFT then DPO; LASeR trains DPO + NLL only).
+    """
+
+    enabled: bool = True  # flywheel: false = battle and mine data only (e.g. a replayed target)
+    sft: bool = True
+    dpo: bool = True
+    lora: bool = True
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    epochs: float = Field(1.0, gt=0)
+    dpo_epochs: float | None = Field(None, gt=0)  # default: epochs
+    learning_rate: float = Field(2e-4, gt=0)  # SFT
+    dpo_learning_rate: float = Field(5e-5, gt=0)
+    batch_size: int = Field(4, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    max_length: int = Field(512, ge=16)
+    beta: float = Field(0.1, gt=0)  # DPO temperature
+    nll_alpha: float = Field(0.0, ge=0)  # weight of the NLL term on the chosen answer (RPO / LASeR)
+    max_steps: int = -1  # > 0: stop after this many optimiser steps
+    completion_only: bool = True  # SFT loss on the final answer only (False: the whole dialogue)
+    device: str = "auto"  # auto (the GPU when torch sees one), cpu, cuda
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device '{v}': use auto, cpu or cuda")
+        return v
+
+
+class PromptsConfig(Model):
     source: str = "arena_hard"  # a named set (mt_bench, arena_hard, ...), a JSONL/Parquet path, or data:REL
     limit: int | None = Field(None, ge=1)
     sample: Literal["first", "random"] = "first"
@@ -85,14 +235,26 @@ class PromptsConfig(_Model):
     ids: list[str] | None = None
     reference_from: str | None = None  # a replay answer file whose answers become Prompt.reference
 
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str, info: ValidationInfo) -> str:
+        if v.startswith("data:") or v.endswith((".jsonl", ".json", ".parquet", ".ndjson")) or "/" in v:
+            return check_file(v, info, "prompts file") or v
+        return v
 
-class JudgeConfig(_Model):
+    @field_validator("reference_from")
+    @classmethod
+    def _reference(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_file(v, info, "reference answer file")
+
+
+class JudgeConfig(Model):
     kind: Literal["llm", "verifier", "similarity"] = "similarity"
     name: str | None = None
     endpoint: EndpointConfig | None = None  # llm judge's backend
     verdict: bool = False  # llm: also ask for the five-level Arena-Hard verdict
     temperature: float = 0.0
-    max_tokens: int = 512
+    max_tokens: int | None = Field(None, ge=1)  # llm: None = the judge's own default
 
     @model_validator(mode="after")
     def _check(self) -> JudgeConfig:
@@ -101,7 +263,7 @@ class JudgeConfig(_Model):
         return self
 
 
-class BattleConfig(_Model):
+class BattleConfig(Model):
     pairs: Literal["all", "baseline"] = "all"
     baseline: str | None = None
     max_in_flight: int = Field(256, ge=1)
@@ -137,7 +299,7 @@ def parse_anchor(anchor: str | None, what: str = "--anchor") -> tuple[str, float
         raise ConfigError(f"{what} {exc}") from None
 
 
-class LeaderboardConfig(_Model):
+class LeaderboardConfig(Model):
     bootstrap: int = Field(100, ge=0)
     anchor: str | None = None  # "MODEL=RATING" or None (mean 1000)
 
@@ -149,7 +311,7 @@ class LeaderboardConfig(_Model):
         return v
 
 
-class ArenaRecipe(_Model):
+class ArenaRecipe(Model):
     name: str = "arena"
     seed: int = 0
     prompts: PromptsConfig = PromptsConfig()
@@ -186,13 +348,12 @@ class ArenaRecipe(_Model):
     def build_contestants(self) -> list[Contestant]:
         out = []
         for c in self.contestants:
-            opts = tuple(sorted((k, v) for k, v in c.options(self.base_dir).items() if v is not None))
             if c.strategies:
                 for s in c.strategies:
                     sc = self._strategy(s)
-                    out.append(Contestant(f"{c.name}/{sc.name}", c.backend, c.model, sc.build(), opts))
+                    out.append(build_contestant(c, sc, self.base_dir, name=f"{c.name}/{sc.name}"))
             else:
-                out.append(Contestant(c.name, c.backend, c.model, self._strategy(c.strategy).build(), opts))
+                out.append(build_contestant(c, self._strategy(c.strategy), self.base_dir, name=c.name))
         return out
 
 
@@ -220,8 +381,11 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def validate(model: type[BaseModel], data: dict[str, Any], path: str | Path, **extra: Any) -> Any:
+    """``model`` from ``data`` (read from ``path``); paths in it resolve against ``base_dir`` when given.
+
+    Raises :class:`ConfigError`: one line naming the file and the first bad field."""
     try:
-        return model.model_validate({**data, **extra})
+        return model.model_validate({**data, **extra}, context={"base_dir": extra.get("base_dir")})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(str(path), exc)) from exc
 

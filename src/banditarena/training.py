@@ -25,9 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from banditarena.config import TrainingConfig
 from banditarena.errors import DataError, ModelError
+from banditarena.types import Message, Prompt
 
-__all__ = ["DEFAULT_LORA_TARGETS", "TrainResult", "load_causal_lm", "train_dpo", "train_sft"]
+__all__ = ["DEFAULT_LORA_TARGETS", "TrainResult", "TrainingConfig", "load_causal_lm", "preference_row", "sft_row",
+           "train_dpo", "train_sft"]
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"]
 
@@ -104,17 +107,19 @@ def _use_cpu(device: str) -> bool:
     return device == "cpu"
 
 
-def _common_args(out: Path, epochs: float, lr: float, batch_size: int, grad_accum: int, max_length: int,
-                 device: str, seed: int) -> dict[str, Any]:
+def _common_args(out: Path, cfg: TrainingConfig, epochs: float, lr: float, seed: int) -> dict[str, Any]:
     """The TrainingArguments both trainers share: one log entry per step, no intermediate saves or
     reporting, seeded, no progress bars."""
-    return {
+    args = {
         "output_dir": str(out / "trainer"), "num_train_epochs": epochs, "learning_rate": lr,
-        "per_device_train_batch_size": batch_size, "gradient_accumulation_steps": grad_accum,
-        "max_length": max_length, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
-        "use_cpu": _use_cpu(device), "seed": seed, "data_seed": seed, "disable_tqdm": True,
+        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.grad_accum,
+        "max_length": cfg.max_length, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
+        "use_cpu": _use_cpu(cfg.device), "seed": seed, "data_seed": seed, "disable_tqdm": True,
         "dataloader_num_workers": 0, "gradient_checkpointing": False,
     }
+    if cfg.max_steps > 0:
+        args["max_steps"] = cfg.max_steps
+    return args
 
 
 def _check_rows(rows: list[dict[str, Any]], keys: tuple[str, ...], what: str) -> None:
@@ -130,11 +135,11 @@ def _check_rows(rows: list[dict[str, Any]], keys: tuple[str, ...], what: str) ->
                 raise DataError(f"{what}: row {i} field '{k}' must be a list of {{role, content}} messages")
 
 
-def _lora_config(r: int, alpha: int, dropout: float, targets: list[str] | None) -> Any:
+def _lora_config(cfg: TrainingConfig, targets: list[str] | None) -> Any:
     from peft import LoraConfig
 
-    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets or DEFAULT_LORA_TARGETS,
-                      task_type="CAUSAL_LM", bias="none")
+    return LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
+                      target_modules=targets or DEFAULT_LORA_TARGETS, task_type="CAUSAL_LM", bias="none")
 
 
 def _quiet() -> None:
@@ -178,6 +183,26 @@ def _finish(trainer: Any, lora: bool, out_dir: Path, save: bool, save_adapter: b
                        metrics=metrics, n_rows=n_rows, wall_s=time.perf_counter() - t0)
 
 
+def preference_row(prompt: Prompt | list[Message], chosen: str, rejected: str) -> dict[str, Any]:
+    """TRL's conversational preference row: the prompt's messages (system and first user turn of a
+    :class:`Prompt`, or the given messages), then one assistant answer each for chosen and rejected."""
+    if isinstance(prompt, Prompt):
+        msgs = [*[dict(m) for m in prompt.messages if m["role"] == "system"],
+                {"role": "user", "content": prompt.user_turns[0]}]
+    else:
+        msgs = [dict(m) for m in prompt]
+    return {"prompt": msgs, "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}]}
+
+
+def sft_row(prompt: Prompt, answers: list[str]) -> dict[str, Any]:
+    """TRL's conversational SFT row: the prompt's system message, then each user turn with its answer."""
+    msgs: list[Message] = [dict(m) for m in prompt.messages if m["role"] == "system"]
+    for user, answer in zip(prompt.user_turns, answers, strict=False):
+        msgs += [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    return {"messages": msgs}
+
+
 def _sft_rows(rows: list[dict[str, Any]], completion_only: bool) -> list[dict[str, Any]]:
     if not completion_only:
         return [{"messages": r["messages"]} for r in rows]
@@ -195,34 +220,25 @@ def train_sft(
     model_path: Any,
     rows: list[dict[str, Any]],
     out_dir: str | os.PathLike[str],
+    config: TrainingConfig | None = None,
     *,
-    lora: bool = True,
-    tokenizer: Any | None = None,
-    epochs: float = 1.0,
-    lr: float | None = None,
-    batch_size: int = 4,
-    grad_accum: int = 1,
-    max_length: int = 512,
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.0,
-    lora_targets: list[str] | None = None,
     seed: int = 0,
+    tokenizer: Any | None = None,
     save: bool = True,
     save_adapter: bool = False,
-    completion_only: bool = True,
-    device: str = "auto",
+    lora_targets: list[str] | None = None,
     extra_args: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Supervised fine-tuning with TRL's ``SFTTrainer`` on ``{"messages": [...]}`` rows.
 
     ``model_path`` is a local checkpoint path, an embedded-default alias, or an in-memory model (then pass
-    ``tokenizer``). LoRA (merged after training) unless ``lora=False``. With ``completion_only`` (default)
-    each row becomes TRL's conversational prompt-completion form (everything before the last assistant turn
-    is the prompt) and the loss is on that final answer only; ``completion_only=False`` trains on the whole
-    conversation, prompts included. Returns a :class:`TrainResult` whose ``path`` is ``out_dir/checkpoint``
-    when ``save``.
+    ``tokenizer``). The settings come from ``config`` (:class:`~banditarena.config.TrainingConfig`: LoRA,
+    epochs, ``learning_rate``, batch size, ``max_length``, ``max_steps``, ``completion_only``, device). With
+    ``completion_only`` each row becomes TRL's conversational prompt-completion form (everything before the
+    last assistant turn is the prompt) and the loss is on that final answer only. Returns a
+    :class:`TrainResult` whose ``path`` is ``out_dir/checkpoint`` when ``save``.
     """
+    cfg = config or TrainingConfig()
     _check_rows(rows, ("messages",), "train_sft")
     _quiet()
     from datasets import Dataset
@@ -233,50 +249,41 @@ def train_sft(
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     args = SFTConfig(
-        **_common_args(out, epochs, lr if lr is not None else (2e-4 if lora else 2e-5), batch_size, grad_accum,
-                       max_length, device, seed),
-        assistant_only_loss=False, completion_only_loss=completion_only,
+        **_common_args(out, cfg, cfg.epochs, cfg.learning_rate, seed),
+        assistant_only_loss=False, completion_only_loss=cfg.completion_only,
         **(extra_args or {}),
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(_sft_rows(rows, completion_only)),
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(_sft_rows(rows, cfg.completion_only)),
                          processing_class=tok,
-                         peft_config=_lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None)
+                         peft_config=_lora_config(cfg, lora_targets) if cfg.lora else None)
     _drop_printer(trainer)
     trainer.train()
-    return _finish(trainer, lora, out, save, save_adapter, tok, t0, len(rows))
+    return _finish(trainer, cfg.lora, out, save, save_adapter, tok, t0, len(rows))
 
 
 def train_dpo(
     model_path: Any,
     rows: list[dict[str, Any]],
     out_dir: str | os.PathLike[str],
+    config: TrainingConfig | None = None,
     *,
-    lora: bool = True,
-    nll_alpha: float = 1.0,
+    seed: int = 0,
     ref_model: Any | None = None,
     tokenizer: Any | None = None,
-    beta: float = 0.1,
-    epochs: float = 1.0,
-    lr: float | None = None,
-    batch_size: int = 4,
-    grad_accum: int = 1,
-    max_length: int = 512,
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_dropout: float = 0.0,
-    lora_targets: list[str] | None = None,
-    seed: int = 0,
     save: bool = True,
     save_adapter: bool = False,
-    device: str = "auto",
+    lora_targets: list[str] | None = None,
     extra_args: dict[str, Any] | None = None,
 ) -> TrainResult:
-    """DPO (+ NLL on the chosen answer when ``nll_alpha > 0``) with TRL's ``DPOTrainer``.
+    """DPO (+ NLL on the chosen answer when ``config.nll_alpha > 0``) with TRL's ``DPOTrainer``.
 
-    ``rows`` are conversational preference rows ``{"prompt": [...], "chosen": [...], "rejected": [...]}``.
+    ``rows`` are conversational preference rows ``{"prompt": [...], "chosen": [...], "rejected": [...]}``
+    (see :func:`preference_row`). Settings from ``config``: LoRA, ``dpo_epochs`` (default ``epochs``),
+    ``dpo_learning_rate``, ``beta``, ``nll_alpha``, batch size, ``max_length``, ``max_steps``, device.
     ``ref_model`` None means the model as given (with LoRA: the adapter-disabled model; without: a frozen
     copy made by TRL). Returns a :class:`TrainResult`; ``losses`` is the per-step total training loss.
     """
+    cfg = config or TrainingConfig()
     _check_rows(rows, ("prompt", "chosen", "rejected"), "train_dpo")
     _quiet()
     from datasets import Dataset
@@ -288,17 +295,18 @@ def train_dpo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    loss_type = ["sigmoid", "sft"] if nll_alpha > 0 else ["sigmoid"]
-    loss_weights = [1.0, float(nll_alpha)] if nll_alpha > 0 else None
+    nll = cfg.nll_alpha
+    loss_type = ["sigmoid", "sft"] if nll > 0 else ["sigmoid"]
+    loss_weights = [1.0, float(nll)] if nll > 0 else None
+    epochs = cfg.dpo_epochs if cfg.dpo_epochs is not None else cfg.epochs
     args = DPOConfig(
-        **_common_args(out, epochs, lr if lr is not None else (5e-5 if lora else 5e-6), batch_size, grad_accum,
-                       max_length, device, seed),
-        beta=beta, loss_type=loss_type, loss_weights=loss_weights,
+        **_common_args(out, cfg, epochs, cfg.dpo_learning_rate, seed),
+        beta=cfg.beta, loss_type=loss_type, loss_weights=loss_weights,
         **(extra_args or {}),
     )
     data = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
     trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=data, processing_class=tok,
-                         peft_config=_lora_config(lora_r, lora_alpha, lora_dropout, lora_targets) if lora else None)
+                         peft_config=_lora_config(cfg, lora_targets) if cfg.lora else None)
     _drop_printer(trainer)
     trainer.train()
-    return _finish(trainer, lora, out, save, save_adapter, tok, t0, len(rows))
+    return _finish(trainer, cfg.lora, out, save, save_adapter, tok, t0, len(rows))

@@ -104,6 +104,7 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path, capsys):
 
 def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
     p = tmp_path / "r.yaml"
+    (tmp_path / "x.jsonl").write_text("")  # the replay files exist: each case fails on its own field
     local = "target: {name: t, backend: local}\n"
     replay_opp = "opponents: [{name: o, backend: replay, path: x.jsonl}]\n"
     cases = [
@@ -113,6 +114,12 @@ def test_recipe_errors_name_the_field(tmp_path, tiny_llama):
         (local + "opponents: [{name: o, backend: local, strategy: terse}]\n", "unknown strategy 'terse'"),
         (local + replay_opp + "bandit: {prompts: {policy: best}}\n", "r.yaml.*bandit.prompts.policy"),
         (local + "opponents: []\n", "at least one opponent"),
+        (local + "opponents: [{name: o, backend: replay, path: nope.jsonl}]\n",
+         "r.yaml: field 'opponents.0.path': replay answer file 'nope.jsonl' not found"),
+        (local + replay_opp + "cluster_field: 'kmeans:many'\n", "K in kmeans:K must be a whole number"),
+        (local + replay_opp + "bandit: {clusters: {policy: greedy}}\n", "unknown bandit policy 'greedy'"),
+        (local + replay_opp + "bandit: {opponents: {policy: ucb1, params: {alpha: -1}}}\n", "bandit.opponents"),
+        (local + replay_opp + "pool: {source: missing.jsonl}\n", "prompts file 'missing.jsonl' not found"),
     ]
     for text, match in cases:
         p.write_text(text)

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from banditarena.judges import bias_audit, bias_audit_table, combine
-from banditarena.judges.audit import logistic_fit, wilson_interval
+from banditarena.ratings.stats import logistic_fit, wilson_interval
 from banditarena.types import Generation, Judgment
 
 CONTESTANTS = ["m0", "m1", "m2", "m3"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from banditarena.errors import DataError
-from banditarena.training import train_dpo, train_sft
+from banditarena.training import TrainingConfig, train_dpo, train_sft
 
 ROWS = [{"prompt": [{"role": "user", "content": f"What is {i} plus 1?"}],
          "chosen": [{"role": "assistant", "content": f"{i + 1}"}],
@@ -17,8 +17,8 @@ ROWS = [{"prompt": [{"role": "user", "content": f"What is {i} plus 1?"}],
 def test_train_dpo_reduces_loss_and_merges_lora(tiny_llama: Path, tmp_path: Path) -> None:
     from transformers import AutoModelForCausalLM
 
-    res = train_dpo(str(tiny_llama), ROWS, tmp_path / "dpo", epochs=3, lr=2e-2, batch_size=4, nll_alpha=0.0,
-                    max_length=64)
+    res = train_dpo(str(tiny_llama), ROWS, tmp_path / "dpo",
+                    TrainingConfig(epochs=3, dpo_learning_rate=2e-2, batch_size=4, nll_alpha=0.0, max_length=64))
     assert len(res.losses) == 3
     assert res.losses[-1] < res.losses[0] - 0.01
     assert res.path is not None and (res.path / "config.json").exists()
@@ -27,15 +27,16 @@ def test_train_dpo_reduces_loss_and_merges_lora(tiny_llama: Path, tmp_path: Path
 
 
 def test_train_dpo_with_nll_and_full_finetune(tiny_llama: Path, tmp_path: Path) -> None:
-    res = train_dpo(str(tiny_llama), ROWS, tmp_path / "full", lora=False, nll_alpha=1.0, epochs=2, lr=1e-3,
-                    batch_size=4, max_length=64, save=False)
+    res = train_dpo(str(tiny_llama), ROWS, tmp_path / "full", TrainingConfig(
+        lora=False, nll_alpha=1.0, epochs=2, dpo_learning_rate=1e-3, batch_size=4, max_length=64), save=False)
     assert res.path is None and len(res.losses) == 2 and res.losses[-1] < res.losses[0]
     assert res.losses[0] > 0.69  # log 2 (DPO at the reference) + the NLL term
 
 
 def test_train_sft_reduces_loss(tiny_llama: Path, tmp_path: Path) -> None:
     rows = [{"messages": r["prompt"] + r["chosen"]} for r in ROWS]
-    res = train_sft(str(tiny_llama), rows, tmp_path / "sft", epochs=2, lr=2e-2, batch_size=4, max_length=64)
+    res = train_sft(str(tiny_llama), rows, tmp_path / "sft",
+                    TrainingConfig(epochs=2, learning_rate=2e-2, batch_size=4, max_length=64))
     assert res.losses[-1] < res.losses[0]
 
 
@@ -64,9 +65,10 @@ def test_sft_completion_only_loss_is_the_answers_nll(tiny_llama: Path, tmp_path:
     nll = -logp[torch.arange(len(full_ids) - 1), torch.tensor(full_ids[1:])]
     answer_nll = float(nll[len(prompt_ids) - 1:].mean())
     whole_nll = float(nll.mean())
-    kw = dict(epochs=1, lr=1e-12, batch_size=1, max_length=128, save=False)  # one step, weights unchanged
-    co = train_sft(str(tiny_llama), [row], tmp_path / "co", **kw)
-    whole = train_sft(str(tiny_llama), [row], tmp_path / "all", completion_only=False, **kw)
+    cfg = TrainingConfig(epochs=1, learning_rate=1e-12, batch_size=1, max_length=128)  # one step, weights unchanged
+    co = train_sft(str(tiny_llama), [row], tmp_path / "co", cfg, save=False)
+    whole = train_sft(str(tiny_llama), [row], tmp_path / "all", cfg.model_copy(update={"completion_only": False}),
+                      save=False)
     # the answer-only loss is the answer's mean NLL; the whole-dialogue loss is not
     assert abs(co.losses[0] - answer_nll) < 1e-3
     assert abs(co.losses[0] - answer_nll) < abs(whole.losses[0] - answer_nll) / 5

@@ -9,18 +9,17 @@ import pandas as pd
 import pytest
 
 from banditarena.errors import ConfigError, DataError
+from banditarena.judges import RubricScorer, parse_difficulty
 from banditarena.models.base import Backend, ChatRequest
 from banditarena.prompts import (
     DifficultyScores,
     HashEmbedder,
     MarginScorer,
-    RubricScorer,
     build_testset,
     decontaminate,
     load_prompts,
     offline_diverse,
     offline_hard,
-    parse_difficulty,
     save_testset,
 )
 from banditarena.types import Completion, Prompt, Strategy

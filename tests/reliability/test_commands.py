@@ -53,8 +53,8 @@ def _bad_cases(tmp: Path, recipe: Path, run: Path) -> list[tuple[str, list[str |
     r_key.write_text(text.replace("timeout_s: 5.0", "timeout_s: 5.0, api_key_env: BA_RELIABILITY_NO_KEY", 1))
     fly = tmp / "fly.yaml"
     fly.write_text(
-        "name: f\ntarget: {name: t, backend: replay, model: t, path: data:arena_bench_v1/model_answer/vicuna-33b.jsonl}\n"
-        "opponents: [{name: o, backend: replay, model: o, path: data:arena_bench_v1/model_answer/gpt-4-0613.jsonl}]\n"
+        "name: f\ntarget: {name: t, backend: replay, model: t, path: data:arena_bench_v1/model_answer/vicuna-33b-v1.3.jsonl}\n"
+        "opponents: [{name: o, backend: replay, model: o, path: data:arena_bench_v1/model_answer/claude-2.jsonl}]\n"
         "pool: {source: data:arena_bench_v1/question.jsonl}\ncluster_field: 'kmeans:many'\n"
         "training: {enabled: false}\n")
     return [

@@ -28,10 +28,10 @@ from typing import Any
 from banditarena.errors import ModelError
 from banditarena.judges.base import Judge, JudgeRequest
 from banditarena.models.base import Backend, ChatRequest
+from banditarena.progress import ProgressFn
 from banditarena.store import RunStore
 from banditarena.types import Battle, Completion, Contestant, Generation, Judgment, Message, Prompt, stable_hash
 
-ProgressFn = Callable[[str, int, int], None]  # (stage, advance, total)
 
 
 @dataclass

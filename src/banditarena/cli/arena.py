@@ -80,7 +80,7 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Judge bias audit: position-flip rate, first-position win rate, length bias, invalid rate."""
-    from banditarena.arena.audit import run_audit
+    from banditarena.report.run import run_audit
 
     res = run_audit(run_dir)
     if as_json:
@@ -102,7 +102,7 @@ def report(
     seed: int = typer.Option(0),
 ) -> None:
     """Write RUN_DIR/report.html with the leaderboard, CI plot, win-rate heatmap and bias audit (PNG figures)."""
-    from banditarena.arena.audit import write_run_report
+    from banditarena.report.run import write_run_report
 
     path = write_run_report(run_dir, bootstrap=bootstrap, seed=seed)
     typer.echo(str(path))
@@ -122,9 +122,9 @@ def testset_build(
     seed: int = typer.Option(0),
 ) -> None:
     """Build a WizardArena-style offline test set: dedup, embed, k-means, a few per cluster + hard prompts."""
-    from banditarena.arena.testsets import build_testset_cli
+    from banditarena.prompts.testset import build_testset_files
 
-    manifest = build_testset_cli(
+    manifest = build_testset_files(
         source, out, n_clusters=n_clusters, per_cluster=per_cluster, n_hard=n_hard, hard_from=hard_from,
         dedup_threshold=dedup_threshold, decontaminate_against=decontaminate_against, seed=seed,
     )

@@ -14,7 +14,7 @@ def packaged_recipe(name: str) -> Path:
 
 def run_arena_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
     """Offline arena: SmolLM2 strategies vs replayed GPT-4/GPT-3.5 answers; leaderboard + report."""
-    from banditarena.arena.audit import write_run_report
+    from banditarena.report.run import write_run_report
     from banditarena.arena.service import leaderboard, run_battles
     from banditarena.cli.app import print_leaderboard
     from banditarena.config import load_recipe

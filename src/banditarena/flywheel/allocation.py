@@ -13,62 +13,25 @@ with the opponents and strategies not yet tried on them, while untried prompts k
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from banditarena.errors import ConfigError
-
-POLICIES = ("uniform", "epsilon_greedy", "ucb1", "klucb", "ucbv", "thompson", "exp3", "sw_ucb", "discounted_thompson")
-
-
-class Uniform:
-    """Uniform random allocation (the baseline), with the bandit API."""
-
-    def __init__(self, n_arms: int, seed: int | np.random.Generator | None = 0) -> None:
-        self._n = int(n_arms)
-        self.rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-    @property
-    def n_arms(self) -> int:
-        return self._n
-
-    def select(self, n: int = 1, context: Any = None) -> tuple[np.ndarray, np.ndarray]:
-        return self.rng.integers(0, self._n, size=n).astype(np.int64), np.full(n, 1.0 / self._n)
-
-    def update(self, arms: Any, rewards: Any, contexts: Any = None) -> None:
-        return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"n_arms": self._n, "rng": self.rng.bit_generator.state}
-
-    def load_state_dict(self, d: Mapping[str, Any]) -> None:
-        self._n = int(d["n_arms"])
-        self.rng.bit_generator.state = d["rng"]
-
+from banditarena.seeds import child_seed
 
 def make_policy(name: str, n_arms: int, *, seed: int = 0, **params: Any) -> Any:
-    """A context-free policy from the bandit core by name (see :data:`POLICIES`)."""
-    from banditarena import bandits
+    """A context-free policy of the bandit core by name (``bandits.POLICIES``); ConfigError for a bad one."""
+    from banditarena.bandits import BanditInputError, policy_names
+    from banditarena.bandits import make_policy as core_make_policy
 
-    classes = {
-        "uniform": Uniform,
-        "epsilon_greedy": bandits.EpsilonGreedy,
-        "ucb1": bandits.UCB1,
-        "klucb": bandits.KLUCB,
-        "ucbv": bandits.UCBV,
-        "sw_ucb": bandits.SlidingWindowUCB,
-        "discounted_thompson": bandits.DiscountedThompsonSampling,
-        "thompson": bandits.ThompsonSampling,
-        "exp3": bandits.EXP3,
-    }
-    if name not in classes:
-        raise ConfigError(f"unknown bandit policy '{name}' (known: {', '.join(POLICIES)})")
+    if name not in policy_names(contextual=False):
+        raise ConfigError(f"unknown bandit policy '{name}' (known: {', '.join(policy_names(contextual=False))})")
     try:
-        return classes[name](n_arms=n_arms, seed=seed, **params)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bandit policy '{name}': bad parameters {sorted(params)} ({exc})") from exc
+        return core_make_policy(name, n_arms, seed=seed, **params)
+    except BanditInputError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 PROMPT_POLICIES = ("uniform", "thompson")
@@ -155,24 +118,25 @@ class BattleAllocator:
     def __init__(self, arms: Mapping[str, Sequence[str]], policies: Mapping[str, Mapping[str, Any] | str], *, seed: int = 0,
                  prompts: Mapping[str, Any] | str = "uniform") -> None:
         self.arms = {d: list(a) for d, a in arms.items()}
+        self.pulls: dict[str, dict[str, int]] = {d: {} for d in self.arms}
         self.policy_names: dict[str, str] = {}
         self.policies: dict[str, Any] = {}
-        for i, (dim, names) in enumerate(self.arms.items()):
+        for dim, names in self.arms.items():
             if not names:
                 raise ConfigError(f"bandit dimension '{dim}' has no arms")
             spec = policies.get(dim, "uniform")
             spec = {"policy": spec} if isinstance(spec, str) else dict(spec)
             name = spec.pop("policy", "uniform")
             self.policy_names[dim] = name
-            self.policies[dim] = make_policy(name, len(names), seed=seed * 1009 + i, **spec)
+            self.policies[dim] = make_policy(name, len(names), seed=child_seed(seed, "allocation", dim), **spec)
         pspec = {"policy": prompts} if isinstance(prompts, str) else dict(prompts)
         pname = pspec.pop("policy", "uniform")
         try:
-            self.prompts = PromptPicker(pname, seed=seed * 1009 + 997, **pspec)
+            self.prompts = PromptPicker(pname, seed=child_seed(seed, "allocation", "prompts"), **pspec)
         except TypeError as exc:
             raise ConfigError(f"prompt policy '{pname}': bad parameters {sorted(pspec)} ({exc})") from exc
 
-    def select(self, n: int, available: Mapping[str, set[str]] | None = None) -> list[dict[str, tuple[str, float]]]:
+    def select(self, n: int) -> list[dict[str, tuple[str, float]]]:
         """n joint choices: per dimension (arm name, propensity)."""
         out: list[dict[str, tuple[str, float]]] = [{} for _ in range(n)]
         for dim, pol in self.policies.items():
@@ -180,6 +144,34 @@ class BattleAllocator:
             for i in range(n):
                 out[i][dim] = (self.arms[dim][int(arms[i])], float(props[i]))
         return out
+
+    def plan(self, n: int, available: Callable[[str, str, str], bool]) -> Iterator[dict[str, Any]]:
+        """``n`` joint choices (cluster, strategy, opponent), one at a time, whose combination ``available(cluster,
+        strategy, opponent)`` still has an unfought prompt (checked when each is taken, so the caller marks its
+        prompt fought before the next). A used-up combination keeps as many of its chosen arms as possible and
+        fills the others with the least-pulled arms still available (marked ``"fallback": True``); a choice
+        with no available combination at all is dropped.
+        """
+        for ch in self.select(n):
+            cluster, strat, opp = ch["clusters"][0], ch["strategies"][0], ch["opponents"][0]
+            if not available(cluster, strat, opp):
+                options = [(c, s_, o) for o in [opp, *sorted(set(self.arms["opponents"]) - {opp})]
+                           for s_ in [strat, *sorted(set(self.arms["strategies"]) - {strat})]
+                           for c in self.arms["clusters"] if available(c, s_, o)]
+                if not options:
+                    continue
+                cluster, strat, opp = min(options, key=lambda x: (
+                    x[2] != opp, x[1] != strat, self.pulls["clusters"].get(x[0], 0),
+                    self.pulls["opponents"].get(x[2], 0), self.pulls["strategies"].get(x[1], 0), x))
+                ch = {"clusters": (cluster, ch["clusters"][1]), "strategies": (strat, ch["strategies"][1]),
+                      "opponents": (opp, ch["opponents"][1]), "fallback": True}
+            for dim in self.arms:
+                self.pulls[dim][ch[dim][0]] = self.pulls[dim].get(ch[dim][0], 0) + 1
+            yield ch
+
+    def reset_pulls(self) -> None:
+        """Start counting pulls afresh (a new iteration)."""
+        self.pulls = {d: {} for d in self.arms}
 
     def policy_name(self, dim: str) -> str:
         return self.prompts.policy if dim == "prompts" else self.policy_names[dim]

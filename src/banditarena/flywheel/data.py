@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from banditarena.config import _Model
+from banditarena.config import Model
 from banditarena.flywheel.safety import DefaultSafetyFilter, SafetyFilter
-from banditarena.types import Generation, Message, Prompt
+from banditarena.types import Battle, Generation, Message, Prompt
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class SelectionConfig(_Model):
+class SelectionConfig(Model):
     """Margins (K) and filters of the data selection; the flywheel recipe's ``selection`` field."""
 
     sft_margin: float = 3.0
@@ -68,18 +68,23 @@ def _dialogue(prompt: Prompt, turns: Sequence[str]) -> list[Message]:
     return msgs
 
 
-def target_margin(row: Mapping[str, Any], targets: set[str]) -> float | None:
+def _get(row: Battle | Mapping[str, Any], key: str) -> Any:
+    return row.get(key) if isinstance(row, Mapping) else getattr(row, key)
+
+
+def target_margin(row: Battle | Mapping[str, Any], targets: set[str]) -> float | None:
     """The battle's margin from the target's side (>0: target better); None if the target is not in it."""
-    if row["model_a"] in targets:
-        return float(row["margin"])
-    if row["model_b"] in targets:
-        return -float(row["margin"])
+    if _get(row, "model_a") in targets:
+        return float(_get(row, "margin"))
+    if _get(row, "model_b") in targets:
+        return -float(_get(row, "margin"))
     return None
 
 
-def yields_data(row: Mapping[str, Any], targets: set[str], k: float) -> bool:
-    """True when the target lost this battle by at least ``k`` (the bandit's data-yield reward)."""
-    if row.get("winner") is None or row.get("margin") is None:
+def yields_data(row: Battle | Mapping[str, Any], targets: set[str], k: float) -> bool:
+    """True when the target lost this battle (a :class:`Battle` or a stored battle row) by at least ``k``
+    (the bandit's data-yield reward)."""
+    if _get(row, "winner") is None or _get(row, "margin") is None:
         return False
     m = target_margin(row, targets)
     return m is not None and m <= -k

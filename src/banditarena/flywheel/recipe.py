@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -11,9 +11,12 @@ from banditarena.config import (
     ContestantConfig,
     EndpointConfig,
     JudgeConfig,
+    Model,
+    PolicyConfig,
     PromptsConfig,
     StrategyConfig,
-    _Model,
+    TrainingConfig,
+    build_contestant,
     load_yaml,
     validate,
 )
@@ -21,46 +24,23 @@ from banditarena.flywheel.data import SelectionConfig
 from banditarena.types import Contestant
 
 
-class DimensionPolicy(_Model):
-    policy: Literal["uniform", "epsilon_greedy", "ucb1", "klucb", "ucbv", "thompson", "exp3", "sw_ucb",
-                    "discounted_thompson"] = "thompson"
-    params: dict[str, Any] = {}
-
-
-class PromptPolicy(_Model):
+class PromptPolicy(Model):
     """How the prompt inside the chosen cluster is picked (see flywheel.allocation.PromptPicker)."""
 
     policy: Literal["uniform", "thompson"] = "thompson"
     prior_strength: float = Field(1.0, gt=0)  # weight of the cluster's mean, in pseudo-battles
 
 
-class BanditConfig(_Model):
+class BanditConfig(Model):
     reward: Literal["yield", "progress"] = "yield"
-    clusters: DimensionPolicy = DimensionPolicy()
-    opponents: DimensionPolicy = DimensionPolicy()
-    strategies: DimensionPolicy = DimensionPolicy()
+    clusters: PolicyConfig = PolicyConfig()  # any context-free policy of the bandit core, by name
+    opponents: PolicyConfig = PolicyConfig()
+    strategies: PolicyConfig = PolicyConfig()
     prompts: PromptPolicy = PromptPolicy()
     batch: int = Field(8, ge=1)  # battles chosen per bandit round (a batched select)
 
 
-class TrainingConfig(_Model):
-    enabled: bool = True  # false: battle and mine data only (e.g. a replayed target)
-    sft: bool = True
-    dpo: bool = True
-    lora: bool = True
-    epochs: float = 1.0
-    dpo_epochs: float | None = None  # default: epochs
-    learning_rate: float = 2e-4
-    dpo_learning_rate: float = 5e-5
-    batch_size: int = 4
-    max_length: int = 512
-    beta: float = 0.1
-    nll_alpha: float = 0.0
-    max_steps: int = -1
-    completion_only: bool = True  # SFT loss on the winner's final answer only (False: the whole dialogue)
-
-
-class UserSimulatorConfig(_Model):
+class UserSimulatorConfig(Model):
     """Simulated user that continues a conversation; its persona is a strategy arm."""
 
     endpoint: EndpointConfig = EndpointConfig()
@@ -69,7 +49,7 @@ class UserSimulatorConfig(_Model):
     max_tokens: int = 96
 
 
-class EvalConfig(_Model):
+class EvalConfig(Model):
     testset: PromptsConfig = PromptsConfig()
     opponents: list[str] | None = None  # default: every opponent
     bootstrap: int = Field(200, ge=0)
@@ -79,7 +59,7 @@ class EvalConfig(_Model):
     anchor: str | None = None
 
 
-class FlywheelRecipe(_Model):
+class FlywheelRecipe(Model):
     name: str = "flywheel"
     seed: int = 0
     target: ContestantConfig
@@ -132,9 +112,8 @@ class FlywheelRecipe(_Model):
     def opponent_contestants(self) -> list[Contestant]:
         out = []
         for c in self.opponents:
-            opts = tuple(sorted((k, v) for k, v in c.options(self.base_dir).items() if v is not None))
             strat = c.strategy if isinstance(c.strategy, StrategyConfig) else self.strategies.get(c.strategy, StrategyConfig())
-            out.append(Contestant(c.name, c.backend, c.model, strat.build(), opts))
+            out.append(build_contestant(c, strat, self.base_dir, name=c.name))
         return out
 
 

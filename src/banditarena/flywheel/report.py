@@ -114,7 +114,7 @@ def print_table(result: FlywheelResult) -> None:
 
 
 def write_flywheel_report(run_dir: str | Path, result: FlywheelResult) -> Path:
-    from banditarena.arena.audit import audit_for_report, run_audit
+    from banditarena.report.run import audit_for_report, run_audit
     from banditarena.ratings import win_rate_matrix
     from banditarena.report import plot_arm_pulls, plot_elo_over_iterations, plot_yield_per_arm, write_report
     from banditarena.store import RunStore

@@ -15,18 +15,24 @@ Importing this package loads no model library.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from banditarena.errors import JudgeError
 from banditarena.judges.audit import bias_audit, bias_audit_table, judgments_frame
 from banditarena.judges.base import Judge, JudgeRequest
 from banditarena.judges.combine import VERDICT_MARGIN, combine
-from banditarena.judges.llm import RETRYABLE_PREFIX, PairwiseLLMJudge, is_retryable
+from banditarena.judges.difficulty import DEFAULT_RUBRIC, RubricScorer, parse_difficulty
+from banditarena.judges.llm import DEFAULT_JUDGE_STRATEGY, RETRYABLE_PREFIX, PairwiseLLMJudge, is_retryable
 from banditarena.judges.parsing import ParsedJudgment, parse_judgment
 from banditarena.judges.reference import ReferenceSimilarityJudge, VerifierJudge, extract_answer, is_correct
 from banditarena.types import Strategy
 
-_JUDGE_DECODING: dict[str, Any] = {"temperature": 0.0, "max_tokens": 400}
+if TYPE_CHECKING:
+    from banditarena.config import JudgeConfig
+
+_JUDGE_DECODING: dict[str, Any] = {k: v for k, v in DEFAULT_JUDGE_STRATEGY.cache_identity().items()
+                                    if k in ("temperature", "top_p", "max_tokens")}
 
 def _recorded(**options: Any) -> Judge:
     """The recorded-judgments judge (imported on use: it lives in its own module)."""
@@ -85,7 +91,24 @@ def make_judge(kind: str, **options: Any) -> Judge:
         raise JudgeError(f"judge kind '{kind}': {exc}") from exc
 
 
+def judge_from_config(cfg: JudgeConfig, base_dir: Path | None = None) -> Judge:
+    """The judge a recipe's ``judge:`` field describes (an LLM judge's endpoint paths resolve against
+    ``base_dir``)."""
+    if cfg.kind == "llm":
+        from banditarena.models import backend_from_config
+
+        assert cfg.endpoint is not None  # the config requires it
+        decoding: dict[str, Any] = {"temperature": cfg.temperature}
+        if cfg.max_tokens is not None:
+            decoding["max_tokens"] = cfg.max_tokens
+        return make_judge("llm", backend=backend_from_config(cfg.endpoint, base_dir), name=cfg.name,
+                          verdict=cfg.verdict, **decoding)
+    return make_judge(cfg.kind, name=cfg.name) if cfg.name else make_judge(cfg.kind)
+
+
 __all__ = [
+    "DEFAULT_JUDGE_STRATEGY",
+    "DEFAULT_RUBRIC",
     "RETRYABLE_PREFIX",
     "VERDICT_MARGIN",
     "Judge",
@@ -93,6 +116,7 @@ __all__ = [
     "PairwiseLLMJudge",
     "ParsedJudgment",
     "ReferenceSimilarityJudge",
+    "RubricScorer",
     "VerifierJudge",
     "bias_audit",
     "bias_audit_table",
@@ -100,9 +124,11 @@ __all__ = [
     "extract_answer",
     "is_correct",
     "is_retryable",
+    "judge_from_config",
     "judge_kinds",
     "judgments_frame",
     "make_judge",
+    "parse_difficulty",
     "parse_judgment",
     "register_judge",
 ]

@@ -40,60 +40,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from banditarena.ratings.stats import logistic_fit, wilson_interval
 from banditarena.types import Battle, Generation, Judgment
 
 JUDGMENT_COLUMNS = ["judge", "prompt_id", "first", "second", "score_first", "score_second", "verdict", "ok"]
 LENGTH_BINS = (0.0, 0.1, 0.25, 0.5, 1.0)
-
-
-def wilson_interval(successes: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial proportion (``(nan, nan)`` when ``n == 0``)."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = successes / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def logistic_fit(x: np.ndarray, y: np.ndarray, ridge: float = 1e-4) -> dict[str, float] | None:
-    """Logistic regression ``y ~ intercept + slope * x`` by Newton's method.
-
-    A tiny ridge on the slope keeps the fit finite under perfect separation. Returns intercept, slope,
-    the slope's standard error, 95% Wald CI and two-sided p-value; None with fewer than 10 points, a single
-    outcome class or a constant ``x``.
-    """
-    x = np.asarray(x, dtype=float)
-    y = np.asarray(y, dtype=float)
-    if len(x) < 10 or np.ptp(x) == 0 or y.min() == y.max():
-        return None
-    X = np.column_stack([np.ones_like(x), x])
-    w = np.zeros(2)
-    pen = np.diag([0.0, ridge])
-    H = np.eye(2)
-    for _ in range(100):
-        p = 1.0 / (1.0 + np.exp(-(X @ w)))
-        g = X.T @ (y - p) - pen @ w
-        H = (X * (p * (1 - p))[:, None]).T @ X + pen
-        step = np.linalg.solve(H, g)
-        w = w + step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    p = 1.0 / (1.0 + np.exp(-(X @ w)))
-    H = (X * (p * (1 - p))[:, None]).T @ X + pen
-    se = float(np.sqrt(np.linalg.inv(H)[1, 1]))
-    slope = float(w[1])
-    z = slope / se if se > 0 else math.inf
-    return {
-        "intercept": float(w[0]),
-        "slope": slope,
-        "se": se,
-        "ci_low": slope - 1.959964 * se,
-        "ci_high": slope + 1.959964 * se,
-        "p_value": float(math.erfc(abs(z) / math.sqrt(2))),
-        "n": len(x),
-    }
 
 
 def _pref(verdict: Any, s1: Any, s2: Any, ok: Any) -> str | None:

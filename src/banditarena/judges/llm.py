@@ -79,6 +79,8 @@ REFERENCE_BLOCK = """
 """
 
 PROMPT_VERSION = "pairwise-prompt-1"
+#: The LLM judge's decoding unless told otherwise (recipes and the library alike): greedy, 512 new tokens.
+DEFAULT_JUDGE_STRATEGY = Strategy(name="judge", temperature=0.0, max_tokens=512)
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -111,7 +113,7 @@ class PairwiseLLMJudge(Judge):
     name:
         Judge name stored with every judgment (default ``"llm:<model>"``, ``+verdict`` when asked).
     strategy:
-        Decoding for the judge (default greedy, 400 new tokens).
+        Decoding for the judge (default :data:`DEFAULT_JUDGE_STRATEGY`: greedy, 512 new tokens).
     verdict:
         Also ask for the five-level Arena-Hard verdict; the verdict then decides the winner of one order.
     max_answer_chars:
@@ -149,7 +151,7 @@ class PairwiseLLMJudge(Judge):
         self.verdict = bool(verdict)
         self.max_answer_chars = int(max_answer_chars)
         self.use_reference = bool(use_reference)
-        self.strategy = strategy or Strategy(name="judge", temperature=0.0, max_tokens=400)
+        self.strategy = strategy or DEFAULT_JUDGE_STRATEGY
         self.name = name or f"llm:{backend.model}" + ("+verdict" if self.verdict else "")
         self.system_prompt = SYSTEM_PROMPT.format(
             verdict_help=VERDICT_HELP if self.verdict else "", verdict_line=VERDICT_LINE if self.verdict else ""

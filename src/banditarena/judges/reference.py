@@ -234,7 +234,7 @@ class ReferenceSimilarityJudge(Judge):
     ----------
     embedder:
         Anything with ``encode(list[str]) -> (n, d)`` L2-normalised float array. Default: a
-        :class:`banditarena.prompts.embed.Embedder` for all-MiniLM-L6-v2, loaded on first use.
+        :class:`banditarena.models.embed.Embedder` for all-MiniLM-L6-v2, loaded on first use.
     reference_contestant:
         Name of the contestant whose answers serve as the references (e.g. ``"gpt-4-0314"``). Feed its
         answers with :meth:`set_references`; they take precedence over ``Prompt.reference``. That
@@ -278,7 +278,7 @@ class ReferenceSimilarityJudge(Judge):
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            from banditarena.prompts.embed import Embedder
+            from banditarena.models.embed import Embedder
 
             self._embedder = Embedder(model="all-MiniLM-L6-v2")
         return self._embedder

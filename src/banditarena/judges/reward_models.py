@@ -365,15 +365,9 @@ class ReferenceSimilarityRM(BaseRewardModel):
 
     def _embed(self, texts: list[str]) -> np.ndarray:
         if self._embedder is None:
-            from banditarena.models.hub import minilm_path, offline
+            from banditarena.models.embed import Embedder
 
-            offline()
-            try:
-                from sentence_transformers import SentenceTransformer
-
-                self._embedder = SentenceTransformer(str(minilm_path()), device="cpu")
-            except Exception as exc:
-                raise ModelError(f"reward model '{self.name}': embedder failed to load: {exc}") from exc
+            self._embedder = Embedder()  # the one MiniLM loader (shared, offline)
         v = np.asarray(self._embedder.encode(texts), dtype=np.float64)
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 

@@ -318,7 +318,7 @@ class MethodRunner:
     def _build_policy(self) -> Policy:
         ps = self.recipe.policy
         ckpts = self.state.checkpoints
-        if not self.recipe.loop.lora and ckpts:
+        if not self.recipe.training.lora and ckpts:
             return Policy.load(ckpts[-1], system_prompt=ps.system_prompt, gen_batch_size=ps.gen_batch_size)
         pol = Policy.load(self.base_model, system_prompt=ps.system_prompt, gen_batch_size=ps.gen_batch_size)
         if ckpts:
@@ -351,7 +351,7 @@ class MethodRunner:
     def _iteration(self, it: int) -> None:
         from banditarena.training import train_dpo
 
-        rc, ps, lp = self.recipe, self.recipe.policy, self.recipe.loop
+        rc, ps, lp, tc = self.recipe, self.recipe.policy, self.recipe.loop, self.recipe.training
         assert self.policy is not None
         t0 = time.perf_counter()
         batch = self._batch(it)
@@ -394,19 +394,17 @@ class MethodRunner:
         if rows:
             ref_lp = None
             if self.method == "laser" and lp.mode == "instance":
-                ref_lp = _pair_logps(self.policy, rows, lp.max_length)
+                ref_lp = _pair_logps(self.policy, rows, tc.max_length)
             res = train_dpo(self.policy.model, [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows],
-                            ckpt_dir, tokenizer=self.policy.tok, lora=lp.lora, nll_alpha=lp.nll_alpha, beta=lp.beta,
-                            epochs=lp.epochs, lr=lp.lr, batch_size=lp.train_batch_size, max_length=lp.max_length,
-                            lora_r=lp.lora_r, lora_alpha=lp.lora_alpha, seed=rc.seed * 1000 + it,
-                            save=not lp.lora, save_adapter=lp.lora)
+                            ckpt_dir, tc, tokenizer=self.policy.tok, seed=rc.seed * 1000 + it,
+                            save=not tc.lora, save_adapter=tc.lora)
             shutil.rmtree(ckpt_dir / "trainer", ignore_errors=True)
             losses = res.losses
             self.policy.model = res.model
-            self.state.checkpoints.append(str(res.adapter_path if lp.lora else res.path))
+            self.state.checkpoints.append(str(res.adapter_path if tc.lora else res.path))
             if ref_lp is not None:
-                pol_lp = _pair_logps(self.policy, rows, lp.max_length)
-                per_row = _dpo_nll_loss(pol_lp, ref_lp, lp.beta, lp.nll_alpha)
+                pol_lp = _pair_logps(self.policy, rows, tc.max_length)
+                per_row = _dpo_nll_loss(pol_lp, ref_lp, tc.beta, tc.nll_alpha)
                 pos = 0
                 for i, rs in enumerate(rows_per_prompt):
                     if rs:
@@ -508,5 +506,4 @@ def _dpo_nll_loss(pol: np.ndarray, ref: np.ndarray, beta: float, nll_alpha: floa
     return dpo + nll_alpha * nll
 
 
-def _is_finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+

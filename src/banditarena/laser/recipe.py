@@ -5,20 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from banditarena.config import EndpointConfig, Model, TrainingConfig, load_yaml, validate
 from banditarena.errors import ConfigError
 
-__all__ = ["METHODS", "DataSpec", "LaserRecipe", "LoopSpec", "PolicySpec", "RewardModelSpec", "load_recipe"]
+__all__ = ["METHODS", "DataSpec", "LaserRecipe", "LaserTraining", "LoopSpec", "PolicySpec", "RewardModelSpec",
+           "load_recipe"]
 
 METHODS = ("laser", "single", "best_single", "random", "sequential", "ensemble_avg", "ensemble_agree")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PolicySpec(_Strict):
+class PolicySpec(Model):
     """The policy: a local checkpoint path or the embedded default, and how it samples and embeds prompts."""
 
     model: str = "smollm2-135m-instruct"
@@ -31,7 +29,7 @@ class PolicySpec(_Strict):
     context_dim: int | None = Field(16, ge=1)
 
 
-class DataSpec(_Strict):
+class DataSpec(Model):
     """Problems: ``arithmetic`` (generated, with categories), ``gsm8k`` or any ``jsonl`` (question, answer)."""
 
     source: Literal["arithmetic", "gsm8k", "jsonl"] = "arithmetic"
@@ -50,7 +48,7 @@ class DataSpec(_Strict):
         return self
 
 
-class RewardModelSpec(_Strict):
+class RewardModelSpec(Model):
     """One reward model (an arm). ``kind`` picks the implementation; wrappers via noise_sigma / corrupt_p."""
 
     name: str
@@ -59,21 +57,29 @@ class RewardModelSpec(_Strict):
     method: Literal["numbers", "tokens", "embedding"] = "numbers"  # refsim
     context_template: str | None = None  # likelihood: e.g. "{prompt}\nReference: {reference}"
     system_prompt: str | None = None
-    backend: dict[str, Any] | None = None  # llm_judge: kwargs of banditarena.models.make_backend
+    endpoint: EndpointConfig | None = None  # llm_judge: the judge model's endpoint
+    renamed = {"backend": "endpoint"}
     noise_sigma: float = Field(0.0, ge=0)
     corrupt_p: float = Field(0.0, ge=0, le=1)
     corrupt_mode: Literal["invert", "shuffle", "nan"] = "invert"
+
+    @field_validator("endpoint", mode="before")
+    @classmethod
+    def _old_backend_keys(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "kind" in v:  # the old make_backend kwargs: {kind, model, base_url, ...}
+            v = {("backend" if k == "kind" else k): x for k, x in v.items()}
+        return v
 
     @model_validator(mode="after")
     def _needs_model(self) -> RewardModelSpec:
         if self.kind in {"likelihood", "classifier"} and not self.model:
             raise ValueError(f"reward model '{self.name}' of kind '{self.kind}' needs 'model'")
-        if self.kind == "llm_judge" and not self.backend:
-            raise ValueError(f"reward model '{self.name}' of kind 'llm_judge' needs 'backend'")
+        if self.kind == "llm_judge" and not self.endpoint:
+            raise ValueError(f"reward model '{self.name}' of kind 'llm_judge' needs 'endpoint'")
         return self
 
 
-class LoopSpec(_Strict):
+class LoopSpec(Model):
     """The iterative DPO loop and the bandit."""
 
     iterations: int = Field(6, ge=1)
@@ -81,19 +87,19 @@ class LoopSpec(_Strict):
     mode: Literal["batch", "instance"] = "batch"
     alpha: float = Field(1.0, ge=0)  # LinUCB exploration
     pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
-    beta: float = Field(0.1, gt=0)
-    nll_alpha: float = Field(1.0, ge=0)
-    lr: float = Field(5e-5, gt=0)
-    epochs: float = Field(1.0, gt=0)
-    train_batch_size: int = Field(8, ge=1)
-    max_length: int = Field(384, ge=16)
-    lora: bool = True
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
 
 
-class LaserRecipe(_Strict):
+class LaserTraining(TrainingConfig):
+    """LASeR's training defaults: one round of DPO + NLL per iteration (no SFT), LoRA, short sequences."""
+
+    sft: bool = False
+    nll_alpha: float = Field(1.0, ge=0)
+    batch_size: int = Field(8, ge=1)
+    max_length: int = Field(384, ge=16)
+
+
+class LaserRecipe(Model):
     """A whole LASeR experiment: policy, data, reward models, loop and the methods to compare."""
 
     name: str = "laser"
@@ -102,11 +108,17 @@ class LaserRecipe(_Strict):
     data: DataSpec = DataSpec()
     reward_models: list[RewardModelSpec]
     loop: LoopSpec = LoopSpec()
+    training: LaserTraining = LaserTraining()
     methods: list[Literal["laser", "single", "best_single", "random", "sequential", "ensemble_avg",
                           "ensemble_agree"]] = Field(default_factory=lambda: list(METHODS))
     eval_every: int = Field(0, ge=0)  # evaluate on test after every k-th iteration (0: final only)
     eval_methods: list[str] | None = None  # methods with the per-iteration curve (None: all)
     eval_max_new_tokens: int = Field(128, ge=1)
+
+    renamed = {"loop.beta": "training.beta", "loop.nll_alpha": "training.nll_alpha",
+               "loop.lr": "training.dpo_learning_rate", "loop.epochs": "training.epochs",
+               "loop.train_batch_size": "training.batch_size", "loop.max_length": "training.max_length",
+               "loop.lora": "training.lora", "loop.lora_r": "training.lora_r", "loop.lora_alpha": "training.lora_alpha"}
 
     @model_validator(mode="after")
     def _check(self) -> LaserRecipe:
@@ -123,8 +135,6 @@ class LaserRecipe(_Strict):
 
 def load_recipe(src: str | Path | dict[str, Any] | LaserRecipe) -> LaserRecipe:
     """Validate a recipe from a YAML path, a dict or a recipe; ConfigError names the file and field."""
-    from banditarena.config import load_yaml, validate
-
     if isinstance(src, LaserRecipe):
         return src
     if isinstance(src, (str, Path)):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from banditarena.ratings.stats import mcnemar_test as paired_test
 from banditarena.errors import ConfigError, StoreError
 from banditarena.judges.reward_models import (
     BaseRewardModel,
@@ -126,13 +127,10 @@ def build_reward_model(spec: RewardModelSpec, *, shared: dict[str, Any] | None =
     elif spec.kind == "refsim":
         base = ReferenceSimilarityRM(spec.method, name=spec.name)
     elif spec.kind == "llm_judge":
-        from banditarena.models import make_backend
+        from banditarena.models import backend_from_config
 
-        try:
-            backend = make_backend(**(spec.backend or {}))
-        except TypeError as exc:
-            raise ConfigError(f"reward model '{spec.name}': bad backend options: {exc}") from exc
-        base = LLMJudgeRM(backend, name=spec.name)
+        assert spec.endpoint is not None  # the recipe requires it
+        base = LLMJudgeRM(backend_from_config(spec.endpoint), name=spec.name)
     else:  # pragma: no cover - pydantic restricts kind
         raise ConfigError(f"reward model '{spec.name}': unknown kind '{spec.kind}'")
     rm = base
@@ -328,25 +326,9 @@ def _wilson(acc: float | None, n: int) -> tuple[float | None, float | None]:
     """95% Wilson interval of an accuracy over ``n`` problems (None when the per-problem results are unknown)."""
     if acc is None or n <= 0:
         return None, None
-    from banditarena.judges.audit import wilson_interval
+    from banditarena.ratings import wilson_interval
 
     return wilson_interval(round(acc * n), n)
-
-
-def paired_test(a: list[bool], b: list[bool]) -> dict[str, float]:
-    """Exact McNemar test of two methods' per-problem correctness on the same test set.
-
-    Returns ``a_only`` / ``b_only`` (problems only one method solved), the accuracy difference and the
-    two-sided p-value of the exact binomial test on the discordant problems.
-    """
-    if len(a) != len(b) or not a:
-        raise ValueError("paired_test: the two methods must be scored on the same non-empty test set")
-    from scipy.stats import binomtest
-
-    a_only = sum(1 for x, y in zip(a, b) if x and not y)
-    b_only = sum(1 for x, y in zip(a, b) if y and not x)
-    p = binomtest(a_only, a_only + b_only, 0.5).pvalue if a_only + b_only else 1.0
-    return {"a_only": a_only, "b_only": b_only, "diff": (sum(a) - sum(b)) / len(a), "p_value": float(p)}
 
 
 def _json_default(x: Any) -> Any:

@@ -7,7 +7,8 @@ light: torch/transformers are imported by :class:`LocalBackend` when it first lo
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from banditarena.errors import ConfigError, ModelError
 from banditarena.models.base import Backend, ChatRequest
@@ -15,6 +16,9 @@ from banditarena.models.local import LocalBackend
 from banditarena.models.openai import OpenAIBackend
 from banditarena.models.replay import ReplayBackend, replay_models
 from banditarena.types import Contestant
+
+if TYPE_CHECKING:
+    from banditarena.config import EndpointConfig
 
 BACKENDS: dict[str, type[Backend]] = {
     OpenAIBackend.kind: OpenAIBackend,
@@ -46,6 +50,11 @@ def make_backend(kind: str, model: str, **options: Any) -> Backend:
     return cls(model, **options)
 
 
+def backend_from_config(endpoint: EndpointConfig, base_dir: Path | None = None) -> Backend:
+    """The backend an :class:`~banditarena.config.EndpointConfig` describes (paths resolve against ``base_dir``)."""
+    return make_backend(endpoint.backend, endpoint.model, **endpoint.options(base_dir))
+
+
 def backend_for(contestant: Contestant) -> Backend:
     """The backend of a contestant (its ``backend``, ``model`` and ``options``)."""
     return make_backend(contestant.backend, contestant.model, **contestant.opts)
@@ -59,6 +68,7 @@ __all__ = [
     "OpenAIBackend",
     "ReplayBackend",
     "backend_for",
+    "backend_from_config",
     "make_backend",
     "replay_models",
 ]

@@ -116,10 +116,19 @@ class LlamaCppServer:
         self.stop()
         raise ModelError(f"llama.cpp server on port {self.port} not ready after {self.startup_timeout_s:g}s")
 
-    def death_message(self) -> str | None:
-        """One line saying how the server process ended (signal name, exit code, log tail); None while it runs."""
-        if self.proc is None or self.proc.poll() is None:
+    def death_message(self, wait_s: float = 0.0) -> str | None:
+        """One line saying how the server process ended (signal name, exit code, log tail); None while it runs.
+
+        ``wait_s``: how long to give a process that may be dying (a request just lost its connection) to exit."""
+        if self.proc is None:
             return None
+        if self.proc.poll() is None:
+            try:
+                self.proc.wait(timeout=wait_s) if wait_s > 0 else None
+            except subprocess.TimeoutExpired:
+                return None
+            if self.proc.poll() is None:
+                return None
         self._keep_log = True  # the log explains the death: keep it for the user
         rc = self.proc.returncode
         if rc < 0:
@@ -149,7 +158,7 @@ class LlamaCppServer:
         answer, checks the process and reports its death (signal, log tail) instead of a connection error."""
         from banditarena.models.openai import OpenAIBackend
 
-        return OpenAIBackend(model, self.base_url, liveness=self.death_message, **options)
+        return OpenAIBackend(model, self.base_url, liveness=lambda: self.death_message(wait_s=1.0), **options)
 
     def log_tail(self, n: int = 300) -> str:
         if self.log_path is None or not self.log_path.exists():

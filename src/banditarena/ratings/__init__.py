@@ -48,6 +48,10 @@ Active pair sampling
       ranking-focused variant (``"adjacent"``: shrink the CIs of close neighbours) or ``"uniform"``;
       ``pair_sampling_weights`` gives every pair's score and probability.
 
+Statistics helpers (``ratings.stats``)
+    - ``wilson_interval(successes, n)``, ``logistic_fit(x, y)`` (slope with a Wald CI), ``mcnemar_test(a, b)``
+      (exact, paired correctness).
+
 Synthetic data
     - ``simulate_battles(strengths, n, *, pairs=None, tie_rate=0.1, seed=0)``.
 """
@@ -77,6 +81,7 @@ from banditarena.ratings.elo import (
     online_elo,
     win_rate_matrix,
 )
+from banditarena.ratings.stats import logistic_fit, mcnemar_test, wilson_interval
 from banditarena.ratings.style import STYLE_FEATURES, StyleControlResult, fit_style_bt, style_counts
 from banditarena.ratings.synthetic import simulate_battles
 
@@ -108,4 +113,7 @@ __all__ = [
     "spearman",
     "style_counts",
     "win_rate_matrix",
+    "logistic_fit",
+    "mcnemar_test",
+    "wilson_interval",
 ]

@@ -13,7 +13,6 @@ from banditarena.report.figures import (
     plot_winrate_heatmap,
     plot_yield_per_arm,
     selection_shares,
-    wilson_interval,
 )
 from banditarena.report.html import Section, format_rating_ci, write_report
 
@@ -29,6 +28,5 @@ __all__ = [
     "plot_winrate_heatmap",
     "plot_yield_per_arm",
     "selection_shares",
-    "wilson_interval",
     "write_report",
 ]

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from banditarena.errors import DataError
+from banditarena.ratings.stats import wilson_interval
 
 __all__ = [
     "DPI",
@@ -32,7 +33,6 @@ __all__ = [
     "plot_winrate_heatmap",
     "plot_yield_per_arm",
     "selection_shares",
-    "wilson_interval",
 ]
 
 #: Resolution of every PNG written here.
@@ -113,7 +113,6 @@ def _save(fig: Any, path: str | Path) -> Path:
     return out
 
 
-from banditarena.judges.audit import wilson_interval  # noqa: E402  (one implementation; re-exported here)
 
 
 # --------------------------------------------------------------------------------------------- leaderboard

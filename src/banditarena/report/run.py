@@ -1,4 +1,4 @@
-"""Run-level views: the judge bias audit and the HTML report of a run directory."""
+"""Run-level views of a run directory: the judge bias audit and the HTML report."""
 
 from __future__ import annotations
 

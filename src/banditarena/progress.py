@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from banditarena.arena.runner import ProgressFn
+#: ``progress(stage, advance, total)``: ``advance == 0`` starts (or restarts) a stage's bar.
+ProgressFn = Callable[[str, int, int], None]
 
 
 @contextlib.contextmanager

@@ -1,0 +1,54 @@
+"""Who battles in the flywheel: the target's checkpoints under each strategy or persona, and the opponents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from banditarena.config import StrategyConfig, build_contestant
+from banditarena.flywheel.recipe import FlywheelRecipe
+from banditarena.types import Contestant
+
+
+def same_model(a: Contestant, b: Contestant) -> bool:
+    """Same backend, model, request strategy and options (batching aside): the same answers."""
+    def opts(c: Contestant) -> dict[str, Any]:
+        return {k: v for k, v in c.options if k not in ("batch_size", "max_batch_tokens")}
+
+    return (a.backend, a.model, a.strategy.cache_identity(), opts(a)) == (
+        b.backend, b.model, b.strategy.cache_identity(), opts(b))
+
+
+class Roster:
+    """The contestants of a :class:`FlywheelRecipe`.
+
+    The target of iteration *i* is ``<target>-it<i>`` (its checkpoint after *i* trainings); under a strategy
+    arm it is ``<target>-it<i>/<strategy>``, under a persona arm (simulated-user conversations) it uses the
+    default strategy and is named after the persona.
+    """
+
+    def __init__(self, recipe: FlywheelRecipe) -> None:
+        self.recipe = recipe
+        self.opponents: list[Contestant] = recipe.opponent_contestants()
+        self.eval_opponents: list[str] = recipe.eval.opponents or [o.name for o in self.opponents]
+        self.personas: dict[str, str] = dict(recipe.user_simulator.personas) if recipe.user_simulator else {}
+
+    @property
+    def strategy_arms(self) -> list[str]:
+        """The strategies dimension's arms: the recipe's strategies, then the personas."""
+        return [*self.recipe.strategies, *self.personas]
+
+    def target_name(self, it: int, arm: str | None = None) -> str:
+        base = f"{self.recipe.target.name}-it{it}"
+        return f"{base}/{arm}" if arm else base
+
+    def target(self, it: int, model: str, arm: str | None = None) -> Contestant:
+        """The target at iteration ``it`` (checkpoint ``model``) under strategy or persona ``arm``."""
+        strategies = self.recipe.strategies
+        default = next(iter(strategies))
+        sc: StrategyConfig = strategies[arm] if arm in strategies else strategies[default]
+        return build_contestant(self.recipe.target, sc, self.recipe.base_dir, name=self.target_name(it, arm),
+                                model=model)
+
+    def targets(self, it: int, model: str) -> dict[str, Contestant]:
+        """Every arm of the strategies dimension -> the target contestant that plays it."""
+        return {arm: self.target(it, model, arm) for arm in self.strategy_arms}
