@@ -64,24 +64,10 @@ def load_causal_lm(model_path: str | os.PathLike[str], dtype: str = "float32", d
     ``device``: ``cpu`` (default), ``cuda``, or ``auto`` (the accelerator when torch sees one).
     Raises :class:`ModelError` naming the model when it cannot be loaded.
     """
-    from banditarena.models.hub import offline, resolve_llm
+    from banditarena.models.hub import load_hf
 
-    offline()
-    path = resolve_llm(str(model_path))
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
-        if not _use_cpu(device):
-            model.to("cuda")
-    except ModelError:
-        raise
-    except Exception as exc:
-        raise ModelError(f"model '{model_path}' failed to load: {type(exc).__name__}: {exc}") from exc
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    model, tok = load_hf(str(model_path), dtype=dtype, device="cpu" if _use_cpu(device) else "cuda")
+    model.train()
     return model, tok
 
 

@@ -12,6 +12,9 @@ from typing import Any, TypeVar
 import typer
 
 from banditarena.errors import BanditArenaError
+from banditarena.models.hub import offline
+
+offline()  # the CLI never reaches a model hub, and prints our progress and results, not the ML stack's chatter
 
 app = typer.Typer(
     name="banditarena",

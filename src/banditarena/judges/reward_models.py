@@ -124,27 +124,10 @@ class BaseRewardModel(ABC):
 
 
 def _load_tokenizer_and_model(path: str, kind: str, name: str) -> tuple[Any, Any]:
-    from banditarena.models.hub import offline, resolve_llm
+    from banditarena.models.hub import load_hf
 
-    offline()
-    try:
-        resolved = resolve_llm(path)
-    except ModelError as exc:
-        raise ModelError(f"reward model '{name}': {exc}") from exc
-    try:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(resolved)
-        cls = AutoModelForCausalLM if kind == "causal" else AutoModelForSequenceClassification
-        model = cls.from_pretrained(resolved, dtype=torch.float32)
-    except Exception as exc:
-        raise ModelError(f"reward model '{name}' failed to load from '{path}': {type(exc).__name__}: {exc}") from exc
-    model.eval()
-    if torch.cuda.is_available():  # an accelerator when torch sees one; inputs follow the model's device
-        model.to("cuda")
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    model, tok = load_hf(path, kind="causal" if kind == "causal" else "classifier", device="auto",
+                         what=f"reward model '{name}'")
     return tok, model
 
 

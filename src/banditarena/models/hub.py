@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 from banditarena.errors import ModelError
 
@@ -22,12 +25,32 @@ _ALIASES_LLM = {DEFAULT_LLM, "smollm2", "SmolLM2-135M-Instruct", "HuggingFaceTB/
 _ALIASES_EMB = {DEFAULT_EMBEDDER, "all-minilm-l6-v2", "minilm", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
+_ML_STACK = r"(transformers|torch|trl|peft|accelerate|datasets|sentence_transformers|huggingface_hub)(\.|$)"
+
+
+def quiet() -> None:
+    """Keep the ML stack's chatter off the console: no third-party progress bars ("Loading weights"), no
+    deprecation or FutureWarnings from transformers, torch, TRL, PEFT, accelerate or datasets. Our own
+    progress bars and results are all a run prints."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    for category in (FutureWarning, DeprecationWarning):
+        warnings.filterwarnings("ignore", category=category, module=_ML_STACK)
+    if "transformers" in sys.modules:  # imported before: switch it off explicitly
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+
+
 def offline() -> None:
-    """Make every HF library stay off the network."""
+    """Make every HF library stay off the network (and off the console, see :func:`quiet`)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    quiet()
 
 
 def cache_dir() -> Path:
@@ -111,3 +134,39 @@ def resolve_embedder(model: str) -> str:
     if not Path(model).exists():
         raise ModelError(f"embedding model '{model}' not found: give a local path or '{DEFAULT_EMBEDDER}'")
     return model
+
+
+def load_hf(model: str, *, kind: str = "causal", dtype: str = "float32", device: str = "cpu",
+            what: str | None = None) -> tuple[Any, Any]:
+    """The one Hugging Face loader: (model, tokenizer) of a local checkpoint or an embedded-default alias.
+
+    ``kind``: ``causal`` (a causal LM) or ``classifier`` (a sequence-classification head). ``device``: ``cpu``,
+    ``cuda`` or ``auto`` (the GPU when torch sees one). The model is in eval mode; a tokenizer without a pad
+    token pads with its end-of-sequence token. Raises :class:`ModelError` naming ``what`` (default: the model)
+    when it cannot be loaded; no hub is ever contacted.
+    """
+    label = what or f"model '{model}'"
+    offline()
+    try:
+        path = resolve_llm(str(model))
+    except ModelError as exc:
+        raise ModelError(f"{label}: {exc}") from exc
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    if kind not in ("causal", "classifier"):
+        raise ModelError(f"{label}: unknown model kind '{kind}' (causal or classifier)")
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+        cls = AutoModelForCausalLM if kind == "causal" else AutoModelForSequenceClassification
+        loaded = cls.from_pretrained(path, dtype=getattr(torch, dtype))
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        loaded.to(device)
+    except Exception as exc:  # OSError, ValueError, RuntimeError, CUDA errors...: one line naming the model
+        msg = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+        raise ModelError(f"{label} cannot be loaded from '{model}' on {device}: {msg}") from exc
+    loaded.eval()
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return loaded, tok

@@ -46,18 +46,7 @@ def load_model(path: str, device: str = "cpu") -> tuple[Any, Any]:
     with _LOAD_LOCK:
         if key in _LOADED:
             return _LOADED[key]
-        hub.offline()
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path)
-            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
-            model.to(device)
-        except (OSError, ValueError, RuntimeError) as exc:
-            msg = " ".join(str(exc).split())[:300]
-            raise ModelError(f"local model at '{path}' cannot be loaded on {device}: {msg}") from exc
-        model.eval()
+        model, tokenizer = hub.load_hf(path, device=device, what=f"local model at '{path}'")
         if not getattr(tokenizer, "chat_template", None):
             raise ModelError(f"local model at '{path}': its tokenizer has no chat template")
         _LOADED[key] = (model, tokenizer)

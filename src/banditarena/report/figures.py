@@ -117,7 +117,7 @@ def _save(fig: Any, path: str | Path) -> Path:
 
 # --------------------------------------------------------------------------------------------- leaderboard
 def plot_leaderboard_ci(lb: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
-    """Ratings with their 95% confidence intervals, best model on top.
+    """Ratings with their 95% confidence intervals, best model on top (see :func:`leaderboard_ci_figure`).
 
     Args:
         lb: leaderboard indexed by model with columns ``rating``, ``ci_low``, ``ci_high`` (absolute bounds
@@ -129,6 +129,12 @@ def plot_leaderboard_ci(lb: pd.DataFrame, path: str | Path, *, title: str | None
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
+    return _save(leaderboard_ci_figure(lb, title=title), path)
+
+
+def leaderboard_ci_figure(lb: pd.DataFrame, *, title: str | None = None) -> Any:
+    """The matplotlib Figure of :func:`plot_leaderboard_ci`: one dot per model at its rating (best on top,
+    y = n-1 .. 0) with a horizontal bar from ``ci_low`` to ``ci_high``."""
     who = "plot_leaderboard_ci"
     _require(lb, ["rating", "ci_low", "ci_high"], who, "leaderboard")
     rating = _numeric(lb, "rating", who)
@@ -176,7 +182,7 @@ def plot_leaderboard_ci(lb: pd.DataFrame, path: str | Path, *, title: str | None
         )
     ax.set_xlabel("rating (Elo scale)")
     ax.set_title(title or "Ratings with 95% confidence intervals", loc="left", fontsize=11, fontweight="bold")
-    return _save(fig, path)
+    return fig
 
 
 def plot_winrate_heatmap(wr: pd.DataFrame, path: str | Path, *, title: str | None = None) -> Path:
