@@ -114,9 +114,10 @@ class EndpointConfig(Model):
 
     backend: Literal["openai", "local", "replay"] = "local"
     model: str = "smollm2-135m-instruct"
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # openai: the endpoint, or a list of replicas of the same model
     api_key_env: str | None = None
-    concurrency: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1)  # openai: requests in flight per replica
+    eject_after: int = Field(3, ge=1)  # openai pool: consecutive failures that eject a replica for a cool-down
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(5, ge=0)
     path: str | None = None  # replay: answer file
@@ -128,6 +129,19 @@ class EndpointConfig(Model):
     @classmethod
     def _path(cls, v: str | None, info: ValidationInfo) -> str | None:
         return check_file(v, info, "replay answer file")
+
+    @field_validator("base_url")
+    @classmethod
+    def _urls(cls, v: str | list[str] | None) -> str | list[str] | None:
+        for u in [v] if isinstance(v, str) else v or []:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"'{u}' must start with http:// or https://")
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("an empty list of replicas")
+            if len(set(v)) != len(v):
+                raise ValueError("a replica is listed twice")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> EndpointConfig:
@@ -143,7 +157,7 @@ class EndpointConfig(Model):
         if self.backend == "openai":
             return {
                 "base_url": self.base_url, "api_key_env": self.api_key_env, "concurrency": self.concurrency,
-                "timeout_s": self.timeout_s, "max_retries": self.max_retries,
+                "timeout_s": self.timeout_s, "max_retries": self.max_retries, "eject_after": self.eject_after,
             }
         if self.backend == "replay":
             return {"path": str(resolve_path(self.path or "", base))}
@@ -167,7 +181,8 @@ def build_contestant(c: EndpointConfig, strategy: StrategyConfig, base_dir: Path
                      model: str | None = None) -> Contestant:
     """The one contestant factory: a name, an endpoint and a strategy (``model`` overrides the endpoint's, e.g. a
     new checkpoint of the flywheel's target)."""
-    opts = tuple(sorted((k, v) for k, v in c.options(base_dir).items() if v is not None))
+    opts = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in c.options(base_dir).items()
+                        if v is not None))  # hashable: a replica list becomes a tuple
     return Contestant(name, c.backend, model or c.model, strategy.build(), opts)
 
 

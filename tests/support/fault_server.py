@@ -95,6 +95,7 @@ class FaultServer:
         self.in_flight = 0
         self.peak_in_flight = 0
         self._rng = random.Random(seed)
+        self._dead = False
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -122,6 +123,12 @@ class FaultServer:
                                         daemon=True)
         self._thread.start()
         return self
+
+    def kill(self) -> None:
+        """Die like a crashed server: open keep-alive connections are cut without an answer, and nothing
+        listens any more."""
+        self._dead = True
+        self.stop()
 
     def stop(self) -> None:
         self._stopping.set()  # releases hanging handlers
@@ -189,6 +196,13 @@ def _make_handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(blob)
 
         def do_POST(self) -> None:
+            if server._dead:  # a crashed server answers nothing: the connection just drops
+                import socket
+
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
             if not self.path.rstrip("/").endswith("/chat/completions"):

@@ -24,6 +24,13 @@ Every request is a ``POST {base_url}/chat/completions``. Robustness rules:
   not hours. Any HTTP answer other than a 5xx (a success, a 429, a 4xx) proves the endpoint alive and
   resets the count. After the cool-down the next failing attempt opens it again at once.
 
+* **Replica pools**: ``base_url`` may be a list of replicas of one model (several vLLM/SGLang servers). Each
+  attempt goes to the least-loaded healthy replica (in-flight requests over its concurrency; ties to the one
+  sent the fewest); a replica that fails ``eject_after`` attempts in a row is ejected for
+  ``breaker_cooldown_s`` and then probed back by the next request; a failed attempt is retried at once on
+  another healthy replica (backoff applies only when none is left). Replicas serve one model, so they share
+  the cache: a request answered by one is never sent to another.
+
 ``identity()`` is ``{"backend": "openai", "model": ..., "extra_body": ...}``: it leaves out the API key, the
 timeouts, the retry settings, the concurrency *and the base_url*, so the same model served from another
 host or port reuses the cached generations. Give two different models different ``model`` names.
@@ -135,6 +142,7 @@ class _Health:
 class _Endpoint:
     """State shared by every backend talking to one base_url inside one event loop."""
 
+    url: str
     limiter: _Limiter
     health: _Health
     stats: Counter[str] = field(default_factory=Counter)
@@ -147,12 +155,26 @@ _ENDPOINTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Endp
 )
 
 
+_POOLS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, ...], asyncio.Condition]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _pool_condition(urls: tuple[str, ...]) -> asyncio.Condition:
+    """The condition a pool's requests wait on for a free replica slot (one per pool and event loop)."""
+    per_loop = _POOLS.setdefault(asyncio.get_running_loop(), {})
+    cond = per_loop.get(urls)
+    if cond is None:
+        cond = per_loop[urls] = asyncio.Condition()
+    return cond
+
+
 def _endpoint(base_url: str, concurrency: int) -> _Endpoint:
     loop = asyncio.get_running_loop()
     per_loop = _ENDPOINTS.setdefault(loop, {})
     ep = per_loop.get(base_url)
     if ep is None:
-        ep = per_loop[base_url] = _Endpoint(_Limiter(concurrency), _HEALTH.setdefault(base_url, _Health()))
+        ep = per_loop[base_url] = _Endpoint(base_url, _Limiter(concurrency), _HEALTH.setdefault(base_url, _Health()))
     else:
         ep.limiter.lower_to(concurrency)
     return ep
@@ -184,7 +206,8 @@ class OpenAIBackend(Backend):
 
     Args:
         model: model name sent in the request body (and part of the cache identity).
-        base_url: endpoint root, e.g. ``http://127.0.0.1:8000/v1`` (``/chat/completions`` is appended).
+        base_url: endpoint root, e.g. ``http://127.0.0.1:8000/v1`` (``/chat/completions`` is appended), or a
+            list of replica roots serving the same model (a pool).
         api_key_env: *name* of the environment variable holding the API key (sent as a Bearer token).
             None: no key. A named but unset/empty variable raises :class:`ModelError` here.
         concurrency: maximum requests in flight to this ``base_url`` (shared, smallest wins).
@@ -196,6 +219,8 @@ class OpenAIBackend(Backend):
             that open its circuit breaker (0 disables it).
         breaker_cooldown_s: how long an open breaker fails requests without sending them.
         jitter_seed: seed of the backoff jitter (None: fresh entropy; jitter never affects outputs).
+        eject_after: in a pool of replicas, consecutive failed attempts that eject a replica for
+            ``breaker_cooldown_s`` (a single endpoint uses ``breaker_threshold``).
         liveness: for a server this process manages (e.g. :class:`~banditarena.models.llamacpp.LlamaCppServer`):
             called when an attempt gets no answer; a returned message (the server process died, and how)
             ends the request at once with that message instead of retrying a dead endpoint.
@@ -212,7 +237,7 @@ class OpenAIBackend(Backend):
     def __init__(
         self,
         model: str,
-        base_url: str,
+        base_url: str | list[str],
         api_key_env: str | None = None,
         concurrency: int = 8,
         timeout_s: float = 60.0,
@@ -224,16 +249,24 @@ class OpenAIBackend(Backend):
         breaker_cooldown_s: float = 30.0,
         jitter_seed: int | None = None,
         liveness: Callable[[], str | None] | None = None,
+        eject_after: int = 3,
     ) -> None:
         super().__init__(model)
         if not model:
             raise ConfigError("openai backend: 'model' is empty")
-        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"openai backend for model '{model}': base_url {base_url!r} must start with http(s)://")
+        urls = [base_url] if isinstance(base_url, str) else list(base_url) if isinstance(base_url, (list, tuple)) else []
+        if not urls:
+            raise ConfigError(f"openai backend for model '{model}': base_url must be a URL or a list of replica URLs")
+        for u in urls:
+            if not isinstance(u, str) or not u.startswith(("http://", "https://")):
+                raise ConfigError(f"openai backend for model '{model}': base_url {u!r} must start with http(s)://")
+        if len(set(urls)) != len(urls):
+            raise ConfigError(f"openai backend for model '{model}': a replica is listed twice in base_url")
         for name, value, lo in (
             ("concurrency", concurrency, 1),
             ("max_retries", max_retries, 0),
             ("breaker_threshold", breaker_threshold, 0),
+            ("eject_after", eject_after, 1),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise ConfigError(f"openai backend for model '{model}': {name}={value!r} must be an integer >= {lo}")
@@ -246,8 +279,9 @@ class OpenAIBackend(Backend):
         if extra_body is not None and not isinstance(extra_body, dict):
             raise ConfigError(f"openai backend for model '{model}': extra_body must be a mapping")
 
-        self.base_url = base_url.rstrip("/")
-        self.url = self.base_url + "/chat/completions"
+        self.base_urls = [u.rstrip("/") for u in urls]
+        self.base_url = self.base_urls[0] if len(self.base_urls) == 1 else "pool[" + ", ".join(self.base_urls) + "]"
+        self.eject_after = eject_after
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.timeout_s = float(timeout_s)
@@ -275,6 +309,7 @@ class OpenAIBackend(Backend):
 
     def __repr__(self) -> str:
         return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, concurrency={self.concurrency})"
+
 
     def identity(self) -> dict[str, Any]:
         """Cache identity: backend kind, model and extra_body; never the key, base_url or timing settings."""
@@ -321,6 +356,14 @@ class OpenAIBackend(Backend):
             delay = max(delay, min(retry_after, self.backoff_max_s))
         return delay
 
+    def _threshold(self) -> int:
+        return self.eject_after if len(self.base_urls) > 1 else self.breaker_threshold
+
+    def replica_stats(self) -> dict[str, dict[str, int]]:
+        """Counters per replica (attempts, ok, failures by kind) in the running event loop."""
+        per_loop = _ENDPOINTS.get(asyncio.get_running_loop(), {})
+        return {u: dict(per_loop[u].stats) for u in self.base_urls if u in per_loop}
+
     def _fail(self, ep: _Endpoint, what: str) -> Completion:
         self._count(ep, "failed")
         return Completion(error=redact(f"openai model '{self.model}' at {self.base_url}: {what}"))
@@ -336,10 +379,12 @@ class OpenAIBackend(Backend):
         return 256 + CHARS_PER_TOKEN_LIMIT * max(1, int(strategy.max_tokens))
 
     def _attempt_failed(self, ep: _Endpoint) -> None:
-        """An attempt got no usable answer (timeout, connection error, 5xx): feed the breaker."""
+        """An attempt got no usable answer (timeout, connection error, 5xx): feed the breaker (a pool's
+        replica is ejected after ``eject_after`` in a row)."""
         health = ep.health
         health.consecutive_failures += 1
-        if self.breaker_threshold and health.consecutive_failures >= self.breaker_threshold:
+        threshold = self._threshold()
+        if threshold and health.consecutive_failures >= threshold:
             health.open_until = time.monotonic() + self.breaker_cooldown_s
 
     @staticmethod
@@ -351,10 +396,10 @@ class OpenAIBackend(Backend):
         self.stats[key] += 1
         ep.stats[key] += 1
 
-    async def _send(self, client: httpx.AsyncClient, body: dict[str, Any], byte_limit: int
+    async def _send(self, client: httpx.AsyncClient, url: str, body: dict[str, Any], byte_limit: int
                     ) -> tuple[int, httpx.Headers, bytes, bool]:
         """POST and read the body as a stream: (status, headers, body, cut off at the limit)."""
-        async with client.stream("POST", self.url, json=body) as response:
+        async with client.stream("POST", url + "/chat/completions", json=body) as response:
             limit = byte_limit if response.status_code == 200 else _ERROR_BODY_BYTES
             chunks: list[bytes] = []
             size = 0
@@ -365,40 +410,85 @@ class OpenAIBackend(Backend):
                     return response.status_code, response.headers, b"".join(chunks)[:limit], True
             return response.status_code, response.headers, b"".join(chunks), False
 
+    async def _acquire(self, eps: list[_Endpoint]) -> _Endpoint | None:
+        """A slot on a replica: a single endpoint's own limiter; in a pool, the least-loaded healthy replica
+        with a free slot, waiting until one frees (so faster replicas take more of the work). None when every
+        replica is ejected."""
+        if len(eps) == 1:
+            await eps[0].limiter.__aenter__()
+            return eps[0]
+        cond = _pool_condition(tuple(self.base_urls))
+        async with cond:
+            while True:
+                live = [e for e in eps if not e.health.is_open()]
+                if not live:
+                    return None
+                free = [e for e in live if e.limiter.active < e.limiter.capacity]
+                if free:
+                    ep = min(free, key=lambda e: (e.limiter.active / e.limiter.capacity, e.stats["attempts"]))
+                    ep.limiter.active += 1
+                    return ep
+                await cond.wait()
+
+    async def _release(self, eps: list[_Endpoint], ep: _Endpoint) -> None:
+        await ep.limiter.__aexit__()  # frees the slot and wakes a single-endpoint waiter of the same URL
+        if len(eps) > 1:
+            cond = _pool_condition(tuple(self.base_urls))
+            async with cond:
+                cond.notify_all()
+
+    async def _attempt(self, client: httpx.AsyncClient, eps: list[_Endpoint], body: dict[str, Any],
+                       byte_limit: int) -> tuple[_Endpoint | None, tuple[int, httpx.Headers, bytes, bool] | str, float]:
+        """One attempt on the replica :meth:`_acquire` gives: (the replica, the reply or why there is none,
+        the latency). No replica: every one is ejected."""
+        ep = await self._acquire(eps)
+        if ep is None:
+            return None, "every replica is ejected", 0.0
+        try:
+            if ep.health.is_open():  # opened while this request waited for a slot
+                return ep, "open", 0.0
+            self._count(ep, "attempts")
+            t0 = time.perf_counter()
+            try:
+                reply: tuple[int, httpx.Headers, bytes, bool] | str = await asyncio.wait_for(
+                    self._send(client, ep.url, body, byte_limit), self.timeout_s)
+            except (asyncio.TimeoutError, httpx.TimeoutException):
+                self._count(ep, "timeouts")
+                reply = f"timeout after {self.timeout_s:g}s"
+            except httpx.TransportError as exc:  # connection refused/reset (also mid-body), protocol errors
+                self._count(ep, "connection_errors")
+                reply = f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection error'}"
+            return ep, reply, time.perf_counter() - t0
+        finally:
+            await self._release(eps, ep)
+
     async def _complete_one(
-        self, client: httpx.AsyncClient, ep: _Endpoint, request: ChatRequest, strategy: Strategy
+        self, client: httpx.AsyncClient, eps: list[_Endpoint], request: ChatRequest, strategy: Strategy
     ) -> Completion:
-        self._count(ep, "requests")
+        self.stats["requests"] += 1
         body = self.payload(request, strategy)
         byte_limit = self.reply_byte_limit(strategy)
         char_limit = self.reply_char_limit(strategy)
         last = "no attempt made"
         attempts = 0
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while attempt <= self.max_retries:
             retry_after: float | None = None
-            reply: tuple[int, httpx.Headers, bytes, bool] | None = None
-            async with ep.limiter:
-                if ep.health.is_open():
-                    self._count(ep, "breaker_rejections")
-                    note = f"; last: {last}" if attempts else ""
-                    return self._fail(
-                        ep,
-                        f"endpoint down, not sent (circuit open after {ep.health.consecutive_failures} "
-                        f"consecutive failed attempts, cool-down {self.breaker_cooldown_s:g}s){note}",
-                    )
-                attempts += 1
-                self._count(ep, "attempts")
-                t0 = time.perf_counter()
-                try:
-                    reply = await asyncio.wait_for(self._send(client, body, byte_limit), self.timeout_s)
-                except (asyncio.TimeoutError, httpx.TimeoutException):
-                    self._count(ep, "timeouts")
-                    last = f"timeout after {self.timeout_s:g}s"
-                except httpx.TransportError as exc:  # connection refused/reset (also mid-body), protocol errors
-                    self._count(ep, "connection_errors")
-                    last = f"{type(exc).__name__}: {_one_line(str(exc)) or 'connection error'}"
-                latency = time.perf_counter() - t0
+            picked, outcome, latency = await self._attempt(client, eps, body, byte_limit)
+            if picked is None or (outcome == "open" and len(eps) == 1):
+                target = picked or eps[0]
+                self._count(target, "breaker_rejections")
+                note = f"; last: {last}" if attempts else ""
+                down = "every replica is ejected" if len(eps) > 1 else (
+                    f"circuit open after {target.health.consecutive_failures} consecutive failed attempts")
+                return self._fail(target, f"endpoint down, not sent ({down}, cool-down {self.breaker_cooldown_s:g}s){note}")
+            ep = picked
+            if outcome == "open":  # this replica was ejected while the request waited: try another
+                continue
+            attempts += 1
+            reply = None if isinstance(outcome, str) else outcome
             if reply is None:
+                last = str(outcome)
                 self._attempt_failed(ep)
                 died = self.liveness() if self.liveness is not None else None
                 if died:
@@ -433,8 +523,11 @@ class OpenAIBackend(Backend):
                     retry_after = _retry_after_s(headers.get("retry-after"))
             if attempt < self.max_retries:
                 self._count(ep, "retries")
-                await asyncio.sleep(self._backoff_s(attempt, retry_after))
-        return self._fail(ep, f"failed after {attempts} attempts, last: {last}")
+                others = [e for e in eps if e is not ep and not e.health.is_open()]
+                if not others or retry_after is not None:  # no other live replica: back off
+                    await asyncio.sleep(self._backoff_s(attempt, retry_after))
+            attempt += 1
+        return self._fail(eps[0] if len(eps) == 1 else ep, f"failed after {attempts} attempts, last: {last}")
 
     # -- public API -----------------------------------------------------------------------------------------
 
@@ -451,10 +544,10 @@ class OpenAIBackend(Backend):
         if not requests:
             return []
         client = self._client()
-        ep = _endpoint(self.base_url, self.concurrency)
+        eps = [_endpoint(u, self.concurrency) for u in self.base_urls]
 
         async def run(req: ChatRequest) -> Completion:
-            out = await self._complete_one(client, ep, req, strategy)
+            out = await self._complete_one(client, eps, req, strategy)
             if progress is not None:
                 progress(1)
             return out
