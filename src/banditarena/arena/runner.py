@@ -45,7 +45,8 @@ class Match:
 
 @dataclass
 class ArenaResult:
-    battles: list[Battle] = field(default_factory=list)
+    battles: list[Battle] = field(default_factory=list)  # empty when the arena keeps none (``keep_battles``)
+    n_battles: int = 0
     n_scheduled: int = 0
     n_generation_failures: int = 0
     n_judge_failures: int = 0
@@ -56,10 +57,18 @@ class ArenaResult:
     skipped: list[str] = field(default_factory=list)  # one line per battle that could not be fought now
     request_stats: Counter[str] = field(default_factory=Counter)  # the backends' counters (retries by kind...)
 
+    def add(self, battle: Battle, *, keep: bool = True) -> None:
+        """Count a fought (or stored) battle; keep it unless the run is too large to hold."""
+        self.n_battles += 1
+        self.n_invalid += battle.winner is None
+        self.n_inconsistent += bool(battle.inconsistent)
+        if keep:
+            self.battles.append(battle)
+
     @property
     def all_failed(self) -> bool:
         """Battles were scheduled, none was fought, and requests failed: nothing of this run worked."""
-        return self.n_scheduled > 0 and not self.battles and (self.n_generation_failures + self.n_judge_failures) > 0
+        return self.n_scheduled > 0 and not self.n_battles and (self.n_generation_failures + self.n_judge_failures) > 0
 
     def fault_summary(self) -> str:
         """'12 timeouts, 3 unusable_bad_json, ...': what the backends retried or lost this run (empty if none)."""
@@ -70,7 +79,7 @@ class ArenaResult:
     def summary(self) -> dict[str, Any]:
         return {
             "scheduled": self.n_scheduled,
-            "battles": len(self.battles),
+            "battles": self.n_battles,
             "invalid": self.n_invalid,
             "inconsistent": self.n_inconsistent,
             "generation_failures": self.n_generation_failures,
@@ -145,6 +154,8 @@ class Arena:
         max_in_flight: int = 256,
         progress: ProgressFn | None = None,
         tag: str = "arena",
+        chunk_size: int = 50_000,
+        keep_battles: bool = True,
     ) -> None:
         self.store = store
         self.contestants = {c.name: c for c in contestants}
@@ -153,6 +164,9 @@ class Arena:
         self.max_in_flight = max_in_flight
         self.progress = progress or (lambda stage, adv, total: None)
         self.tag = tag
+        self.chunk_size = max(1, int(chunk_size))
+        self.keep_battles = keep_battles  # False: count battles, do not keep them in memory (huge runs)
+        self._judge_id: str | None = None
         self.backends = contestant_backends(contestants, backends)
         judge.attach_store(store)
 
@@ -282,27 +296,31 @@ class Arena:
 
     # ------------------------------------------------------------------ judging
     async def judge_matches(
-        self, matches: Sequence[Match], gens: dict[tuple[str, str], Generation], result: ArenaResult
+        self, matches: Sequence[tuple[int, Match]], gens: dict[tuple[str, str], Generation], result: ArenaResult
     ) -> list[Battle]:
+        """Judge ``(seq, match)`` pairs in both orders and store the battles (``seq``: the match's place in the
+        schedule). In-process judges' batches are committed one transaction each, remote judges' judgments one
+        by one, as they return."""
         from banditarena.judges import combine, is_retryable
 
         ready = []
-        for m in matches:
+        for seq, m in matches:
             ga, gb = gens.get((m.model_a, m.prompt.id)), gens.get((m.model_b, m.prompt.id))
             if ga is None or gb is None:
                 result.skipped.append(f"battle skipped: no answer from {m.model_a if ga is None else m.model_b} on '{m.prompt.id}'")
                 continue
-            ready.append((m, JudgeRequest(m.prompt, ga, gb), JudgeRequest(m.prompt, gb, ga)))
-        reqs = [r for _, ab, ba in ready for r in (ab, ba)]
-        keys = [self.judge.cache_key(r) for r in reqs]
+            ab, ba = JudgeRequest(m.prompt, ga, gb), JudgeRequest(m.prompt, gb, ga)
+            ready.append((seq, m, ab, ba, self.judge.cache_key(ab), self.judge.cache_key(ba)))
+        keys = [k for *_, k_ab, k_ba in ready for k in (k_ab, k_ba)]
         have = self.store.get_judgments(keys)
         uniq: dict[str, JudgeRequest] = {}
-        for k, r in zip(keys, reqs, strict=True):
-            if k not in have and k not in uniq:
-                uniq[k] = r
-        self.progress("judge", 0, len(reqs))
-        if len(reqs) > len(uniq):
-            self.progress("judge", len(reqs) - len(uniq), len(reqs))
+        for _, _, ab, ba, k_ab, k_ba in ready:
+            for k, r in ((k_ab, ab), (k_ba, ba)):
+                if k not in have and k not in uniq:
+                    uniq[k] = r
+        self.progress("judge", 0, len(keys))
+        if len(keys) > len(uniq):
+            self.progress("judge", len(keys) - len(uniq), len(keys))
         got: dict[str, Judgment] = dict(have)
         batch = max(1, int(getattr(self.judge, "batch_size", 1)))
         items = list(uniq.items())
@@ -311,23 +329,24 @@ class Arena:
         async def run(chunk: list[tuple[str, JudgeRequest]]) -> None:
             async with in_flight:
                 js = await self.judge.ajudge([r for _, r in chunk])
+            done = []
             for (k, r), j in zip(chunk, js, strict=True):
                 j.cache_key = k
                 if is_retryable(j):  # nothing usable came back (endpoint failure): retry on the next run
                     result.n_judge_failures += 1
                     self.store.record_failure(k, "judgment", self.judge.name, r.prompt.id, j.error or "no output")
                     continue
-                self.store.put_judgment(j)
-                result.paid_judgments += 1
+                done.append(j)
                 got[k] = j
-            self.progress("judge", len(chunk), len(reqs))
+            self.store.put_judgments(done)  # what came back together is committed together, at once
+            result.paid_judgments += len(done)
+            self.progress("judge", len(chunk), len(keys))
 
         await asyncio.gather(*(run(items[i : i + batch]) for i in range(0, len(items), batch)))
 
         battles: list[Battle] = []
-        judge_id = stable_hash(self.judge.identity(), 16)
-        for seq, (m, ab, ba) in enumerate(ready):
-            k_ab, k_ba = self.judge.cache_key(ab), self.judge.cache_key(ba)
+        rows = []
+        for seq, m, ab, ba, k_ab, k_ba in ready:
             if k_ab not in got or k_ba not in got:
                 result.skipped.append(f"battle pending: judge '{self.judge.name}' failed on '{m.prompt.id}'")
                 continue
@@ -337,27 +356,45 @@ class Arena:
             j_ba = dataclasses.replace(got[k_ba], first=m.model_b, second=m.model_a)
             b = combine(j_ab, j_ba, m.model_a, m.model_b, self.judge.name)
             b.prompt_id = m.prompt.id
-            bid = stable_hash({"tag": self.tag, "p": m.prompt.id, "a": m.model_a, "b": m.model_b, "j": judge_id})
-            self.store.put_battle(bid, b, tag=self.tag, seq=seq, keys=(k_ab, k_ba, ab.first.cache_key, ab.second.cache_key))
+            rows.append((self.battle_id(m), b, seq, (k_ab, k_ba, ab.first.cache_key, ab.second.cache_key)))
             battles.append(b)
-            result.n_invalid += b.winner is None
-            result.n_inconsistent += bool(b.inconsistent)
+        self.store.put_battles(rows, tag=self.tag)
         return battles
 
     # ------------------------------------------------------------------ all together
+    def battle_id(self, m: Match) -> str:
+        """A battle's identity: run tag, prompt, the two contestants and the judge (identity and version)."""
+        if self._judge_id is None:
+            self._judge_id = stable_hash(self.judge.identity(), 16)
+        return stable_hash({"tag": self.tag, "p": m.prompt.id, "a": m.model_a, "b": m.model_b, "j": self._judge_id})
+
     async def arun(self, matches: Sequence[Match]) -> ArenaResult:
+        """Fight ``matches``: battles already stored are read back, the rest are fought in fixed slices of
+        :attr:`chunk_size` matches of the schedule (bounded memory; the same slices on resume)."""
         for m in matches:
             for n in (m.model_a, m.model_b):
                 if n not in self.contestants:
                     raise ModelError(f"unknown contestant '{n}' (known: {sorted(self.contestants)})")
         result = ArenaResult(n_scheduled=len(matches))
-        self.store.add_prompts({m.prompt.id: m.prompt for m in matches}.values())
-        needed: dict[tuple[str, str], tuple[str, Prompt]] = {}
-        for m in matches:
-            for n in (m.model_a, m.model_b):
-                needed.setdefault((n, m.prompt.id), (n, m.prompt))
-        gens = await self.generate(list(needed.values()), result)
-        result.battles = await self.judge_matches(matches, gens, result)
+        ids = [self.battle_id(m) for m in matches]
+        stored = self.store.get_battles(ids)
+        for bid in ids:
+            if bid in stored:
+                result.add(stored[bid], keep=self.keep_battles)
+        for start in range(0, len(matches), self.chunk_size):
+            todo = [(start + i, m) for i, m in enumerate(matches[start:start + self.chunk_size])
+                    if ids[start + i] not in stored]
+            if not todo:
+                continue
+            chunk = matches[start:start + self.chunk_size]  # generation batches are cut from the whole slice
+            self.store.add_prompts({m.prompt.id: m.prompt for _, m in todo}.values())
+            needed: dict[tuple[str, str], tuple[str, Prompt]] = {}
+            for m in chunk:
+                for n in (m.model_a, m.model_b):
+                    needed.setdefault((n, m.prompt.id), (n, m.prompt))
+            gens = await self.generate(list(needed.values()), result)
+            for b in await self.judge_matches(todo, gens, result):
+                result.add(b, keep=self.keep_battles)
         return result
 
     def run(self, matches: Sequence[Match]) -> ArenaResult:

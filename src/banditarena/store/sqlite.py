@@ -367,15 +367,23 @@ class RunStore:
         return df
 
     # ------------------------------------------------------------------ judgments
+    _JUDGMENT_INSERT = (
+        "INSERT OR REPLACE INTO judgments(cache_key, judge, prompt_id, first, second, score_first, score_second,"
+        " verdict, rationale, raw, ok, attempts, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
+
+    @staticmethod
+    def _judgment_row(j: Judgment, now: float) -> tuple[Any, ...]:
+        return (j.cache_key, j.judge, j.prompt_id, j.first, j.second, j.score_first, j.score_second, j.verdict,
+                j.rationale, j.raw, int(j.ok), j.attempts, redact(j.error), now)
+
     def put_judgment(self, j: Judgment) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO judgments(cache_key, judge, prompt_id, first, second, score_first, score_second,"
-            " verdict, rationale, raw, ok, attempts, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                j.cache_key, j.judge, j.prompt_id, j.first, j.second, j.score_first, j.score_second, j.verdict,
-                j.rationale, j.raw, int(j.ok), j.attempts, redact(j.error), time.time(),
-            ),
-        )
+        self._write(self._JUDGMENT_INSERT, self._judgment_row(j, time.time()))
+
+    def put_judgments(self, judgments: Sequence[Judgment]) -> None:
+        """Several judgments that came back together (an in-process judge's batch), in one transaction."""
+        now = time.time()
+        self._write_many(self._JUDGMENT_INSERT, [self._judgment_row(j, now) for j in judgments])
 
     def get_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
         out: dict[str, Judgment] = {}
@@ -399,18 +407,34 @@ class RunStore:
         return df
 
     # ------------------------------------------------------------------ battles
+    _BATTLE_INSERT = (
+        "INSERT OR REPLACE INTO battles(battle_id, tag, seq, prompt_id, model_a, model_b, judge, winner, margin,"
+        " inconsistent, j_ab, j_ba, gen_a, gen_b, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    )
+
     def put_battle(self, battle_id: str, b: Battle, *, tag: str, seq: int, keys: tuple[str, str, str, str]) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO battles(battle_id, tag, seq, prompt_id, model_a, model_b, judge, winner, margin,"
-            " inconsistent, j_ab, j_ba, gen_a, gen_b, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                battle_id, tag, seq, b.prompt_id, b.model_a, b.model_b, b.judge, b.winner, b.margin,
-                int(b.inconsistent), *keys, time.time(),
-            ),
-        )
+        self.put_battles([(battle_id, b, seq, keys)], tag=tag)
+
+    def put_battles(self, rows: Sequence[tuple[str, Battle, int, tuple[str, str, str, str]]], *, tag: str) -> None:
+        """Battles ``(battle_id, battle, seq, (j_ab, j_ba, gen_a, gen_b))`` in one transaction."""
+        now = time.time()
+        self._write_many(self._BATTLE_INSERT, [
+            (bid, tag, seq, b.prompt_id, b.model_a, b.model_b, b.judge, b.winner, b.margin, int(b.inconsistent),
+             *keys, now) for bid, b, seq, keys in rows])
 
     def battle_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT battle_id FROM battles")}
+
+    def get_battles(self, ids: Sequence[str]) -> dict[str, Battle]:
+        """Stored battles by id (without their judgments)."""
+        out: dict[str, Battle] = {}
+        cols = "battle_id, prompt_id, model_a, model_b, winner, margin, inconsistent, judge"
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i : i + 500])
+            q = f"SELECT {cols} FROM battles WHERE battle_id IN ({','.join('?' * len(chunk))})"
+            for bid, pid, a, b, w, m, inc, judge in self.conn.execute(q, chunk):
+                out[bid] = Battle(pid, a, b, w, m, bool(inc), judge)
+        return out
 
     def battles(self, tag: str | None = None, *, valid_only: bool = False) -> pd.DataFrame:
         import pandas as pd
