@@ -233,6 +233,21 @@ class TrainingConfig(Model):
     max_steps: int = -1  # > 0: stop after this many optimiser steps
     completion_only: bool = True  # SFT loss on the final answer only (False: the whole dialogue)
     device: str = "auto"  # auto (the GPU when torch sees one), cpu, cuda
+    # inprocess: TRL in this process; accelerate: `accelerate launch --config_file accelerate_config` runs the
+    # same training as a separate process over the exported rows (DDP, FSDP or DeepSpeed ZeRO, any GPU count)
+    launcher: Literal["inprocess", "accelerate"] = "inprocess"
+    accelerate_config: str | None = None
+
+    @field_validator("accelerate_config")
+    @classmethod
+    def _accelerate_config(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return check_file(v, info, "accelerate config file")
+
+    @model_validator(mode="after")
+    def _launcher(self) -> TrainingConfig:
+        if self.launcher == "accelerate" and not self.accelerate_config:
+            raise ValueError("launcher 'accelerate' needs accelerate_config (an accelerate config YAML file)")
+        return self
 
     @field_validator("device")
     @classmethod
@@ -399,8 +414,9 @@ def validate(model: type[BaseModel], data: dict[str, Any], path: str | Path, **e
     """``model`` from ``data`` (read from ``path``); paths in it resolve against ``base_dir`` when given.
 
     Raises :class:`ConfigError`: one line naming the file and the first bad field."""
+    fields = {k: v for k, v in extra.items() if k in model.model_fields}
     try:
-        return model.model_validate({**data, **extra}, context={"base_dir": extra.get("base_dir")})
+        return model.model_validate({**data, **fields}, context={"base_dir": extra.get("base_dir")})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(str(path), exc)) from exc
 

@@ -30,7 +30,7 @@ from banditarena.errors import DataError, ModelError
 from banditarena.types import Message, Prompt
 
 __all__ = ["DEFAULT_LORA_TARGETS", "TrainResult", "TrainingConfig", "load_causal_lm", "preference_row", "sft_row",
-           "train_dpo", "train_sft"]
+           "train", "train_dpo", "train_sft", "world_size"]
 
 DEFAULT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"]
 
@@ -93,15 +93,28 @@ def _use_cpu(device: str) -> bool:
     return device == "cpu"
 
 
+def world_size() -> int:
+    """Processes training together (``accelerate launch``/torchrun set ``WORLD_SIZE``; 1 in-process)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+def _is_main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _common_args(out: Path, cfg: TrainingConfig, epochs: float, lr: float, seed: int) -> dict[str, Any]:
     """The TrainingArguments both trainers share: one log entry per step, no intermediate saves or
-    reporting, seeded, no progress bars."""
+    reporting, seeded, no progress bars. ``batch_size`` is the global batch: under a multi-process launch
+    each process takes its share, so the optimisation is the same as in one process."""
+    world = world_size()
+    if cfg.batch_size % world:
+        raise DataError(f"training.batch_size {cfg.batch_size} is not divisible by the {world} training processes")
     args = {
         "output_dir": str(out / "trainer"), "num_train_epochs": epochs, "learning_rate": lr,
-        "per_device_train_batch_size": cfg.batch_size, "gradient_accumulation_steps": cfg.grad_accum,
+        "per_device_train_batch_size": cfg.batch_size // world, "gradient_accumulation_steps": cfg.grad_accum,
         "max_length": cfg.max_length, "logging_steps": 1, "save_strategy": "no", "report_to": "none",
         "use_cpu": _use_cpu(cfg.device), "seed": seed, "data_seed": seed, "disable_tqdm": True,
-        "dataloader_num_workers": 0, "gradient_checkpointing": False,
+        "dataloader_num_workers": 0, "gradient_checkpointing": False, "ddp_find_unused_parameters": False,
     }
     if cfg.max_steps > 0:
         args["max_steps"] = cfg.max_steps
@@ -157,14 +170,16 @@ def _finish(trainer: Any, lora: bool, out_dir: Path, save: bool, save_adapter: b
     if lora:
         if save_adapter:
             adapter_path = out_dir / "adapter"
-            model.save_pretrained(str(adapter_path))
+            if _is_main_process():
+                model.save_pretrained(str(adapter_path))
         model = model.merge_and_unload()
     model.eval()
     path = None
     if save:
         path = out_dir / "checkpoint"
-        model.save_pretrained(str(path), safe_serialization=True)
-        tok.save_pretrained(str(path))
+        if _is_main_process():  # one writer under a multi-process launch
+            model.save_pretrained(str(path), safe_serialization=True)
+            tok.save_pretrained(str(path))
     return TrainResult(path=path, losses=losses, model=model, tokenizer=tok, adapter_path=adapter_path,
                        metrics=metrics, n_rows=n_rows, wall_s=time.perf_counter() - t0)
 
@@ -296,3 +311,70 @@ def train_dpo(
     _drop_printer(trainer)
     trainer.train()
     return _finish(trainer, cfg.lora, out, save, save_adapter, tok, t0, len(rows))
+
+
+# ---------------------------------------------------------------------------------- accelerate launcher
+def train(kind: str, model_path: str, rows: list[dict[str, Any]], out_dir: str | os.PathLike[str],
+          config: TrainingConfig, *, seed: int = 0, log_path: str | os.PathLike[str] | None = None) -> TrainResult:
+    """SFT (``kind="sft"``) or DPO (``"dpo"``) by ``config.launcher``: in this process, or as a separate
+    ``accelerate launch --config_file config.accelerate_config -m banditarena.training`` process over the
+    rows written to ``out_dir`` (same settings, same checkpoint format). The launched process's output goes
+    to ``log_path`` (default ``out_dir/train.log``); a failed launch raises :class:`ModelError` naming it."""
+    import json
+    import subprocess
+    import sys
+
+    if kind not in ("sft", "dpo"):
+        raise ValueError(f"train: kind must be sft or dpo, got {kind!r}")
+    if config.launcher == "inprocess":
+        fn = train_sft if kind == "sft" else train_dpo
+        return fn(model_path, rows, out_dir, config, seed=seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_rows(rows, ("messages",) if kind == "sft" else ("prompt", "chosen", "rejected"), f"train_{kind}")
+    with (out / "rows.jsonl").open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    (out / "training.json").write_text(config.model_dump_json(), encoding="utf-8")
+    log = Path(log_path) if log_path is not None else out / "train.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate) if accelerate.exists() else "accelerate", "launch", "--config_file",
+           str(config.accelerate_config), "-m", "banditarena.training", kind, str(model_path), str(out / "rows.jsonl"),
+           str(out), str(out / "training.json"), str(seed)]
+    t0 = time.perf_counter()
+    with log.open("w", encoding="utf-8") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        try:
+            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+        except OSError as exc:
+            raise ModelError(f"accelerate launch could not start ({exc.strerror}); log: {log}") from exc
+    result = out / "result.json"
+    if rc != 0 or not result.exists():
+        raise ModelError(f"accelerate launch of {kind} training failed (exit {rc}); log: {log}; rerun to resume")
+    info = json.loads(result.read_text(encoding="utf-8"))
+    return TrainResult(path=Path(info["path"]) if info.get("path") else None, losses=info["losses"],
+                       n_rows=len(rows), wall_s=time.perf_counter() - t0, metrics=info.get("metrics", {}))
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m banditarena.training KIND MODEL ROWS.jsonl OUT_DIR TRAINING.json SEED`` (what
+    :func:`train` launches through accelerate): one process of the launch."""
+    import json
+
+    kind, model_path, rows_path, out_dir, cfg_path, seed = argv
+    cfg = TrainingConfig.model_validate_json(Path(cfg_path).read_text(encoding="utf-8"))
+    rows = [json.loads(line) for line in Path(rows_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    fn = train_sft if kind == "sft" else train_dpo
+    res = fn(model_path, rows, out_dir, cfg.model_copy(update={"launcher": "inprocess"}), seed=int(seed))
+    if _is_main_process():
+        Path(out_dir, "result.json").write_text(json.dumps(
+            {"path": str(res.path) if res.path else None, "losses": res.losses, "metrics": res.metrics,
+             "world_size": world_size()}), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

@@ -54,16 +54,17 @@ class TrainStep:
         if done.exists():  # check() ran before the data was exported
             return json.loads(done.read_text())["checkpoint"], None
         from banditarena.models.hub import resolve_llm
-        from banditarena.training import train_dpo, train_sft
+        from banditarena.training import train
 
         tc = self.recipe.training
         start = current = resolve_llm(model)
         history = {}
+        logs = self.run_dir / "logs"
         if tc.sft and sel.sft:
-            r = train_sft(current, sel.sft, out / "sft", tc, seed=self.seed(it))
+            r = train("sft", current, sel.sft, out / "sft", tc, seed=self.seed(it), log_path=logs / f"it{it}-sft.log")
             current, history["sft_loss"] = str(r.path), r.losses
         if tc.dpo and sel.dpo:
-            r = train_dpo(current, sel.dpo, out / "dpo", tc, seed=self.seed(it))
+            r = train("dpo", current, sel.dpo, out / "dpo", tc, seed=self.seed(it), log_path=logs / f"it{it}-dpo.log")
             current, history["dpo_loss"] = str(r.path), r.losses
         warning = None
         if current == start:
