@@ -162,22 +162,26 @@ class Flywheel:
         trainer = TrainStep(self.recipe, self.run_dir)
         summaries: list[IterationSummary] = []
         model = self.recipe.target.model
-        if self.evaluate_enabled:
-            await evaluator.evaluate(0, model)
+        server = self._serve(0, model)  # target.serve: each checkpoint behind its own server while it is used
         try:
+            if self.evaluate_enabled:
+                await evaluator.evaluate(0, model)
             for it in range(1, self.recipe.iterations + 1):
                 summary = await battles.run(it, model, self.splits[it - 1])   # 1. allocate and fight battles
                 if users is not None and (w := users.take_warning(it)):
                     self.warnings.append(w)
                 selection = self.select_data(it, summary, trainer, model)      # 2. SFT / DPO rows, exported
                 if self.train_enabled:                                        # 3. train the next checkpoint
+                    self._unserve(server, model)
                     model, warning = trainer.run(it, model, selection)
                     self.warnings += [warning] if warning else []
+                    server = self._serve(it, model)
                 summary.checkpoint = model
                 summaries.append(summary)
                 if self.evaluate_enabled:                                     # 4. evaluate it
                     await evaluator.evaluate(it, model)
         finally:
+            self._unserve(server, model)
             if users is not None:
                 await users.aclose()
         return self._result(summaries, evaluator)
@@ -196,6 +200,27 @@ class Flywheel:
         self.store.set_meta("judge", self.judge.name)
         self.store.set_meta("recipe_name", self.recipe.name)
         return self.store
+
+    def _serve(self, it: int, model: str) -> Any:
+        """Start the target's server on checkpoint ``model`` (``target.serve``); None when not serving."""
+        serve = self.recipe.target.serve
+        if serve is None:
+            return None
+        from banditarena.models.hub import resolve_llm
+        from banditarena.models.serve import CommandServer
+
+        served = self.roster.served_name(it, model)
+        server = CommandServer(serve.command, fields={"checkpoint": resolve_llm(model), "served_name": served},
+                               name=f"the server of {self.roster.target_name(it)}",
+                               startup_timeout_s=serve.ready_timeout_s,
+                               log_path=self.run_dir / "logs" / f"serve-it{it}.log").start()
+        self.roster.serving[model] = (server.base_url, served)
+        return server
+
+    def _unserve(self, server: Any, model: str) -> None:
+        if server is not None:
+            server.stop()
+            self.roster.serving.pop(model, None)
 
     def select_data(self, it: int, summary: IterationSummary, trainer: TrainStep, model: str) -> Selection:
         """Step 2: SFT rows and preference pairs from iteration ``it``'s battles, exported under data/it{i}."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from banditarena.config import (
     ContestantConfig,
@@ -40,6 +40,37 @@ class BanditConfig(Model):
     batch: int = Field(8, ge=1)  # battles chosen per bandit round (a batched select)
 
 
+class ServeConfig(Model):
+    """How each new checkpoint of the target is served during its battles and evaluation: a command template
+    (vLLM, SGLang, any OpenAI-compatible server) with ``{checkpoint}``, ``{port}``, ``{served_name}`` and
+    ``{python}`` filled in; the flywheel starts it, waits until ``/v1/models`` answers, battles through it
+    (the target's ``concurrency``, ``timeout_s``, ``max_retries``) and stops it."""
+
+    command: str
+    ready_timeout_s: float = Field(600.0, gt=0)
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str) -> str:
+        import shlex
+
+        try:
+            parts = shlex.split(v)
+        except ValueError as exc:
+            raise ValueError(f"cannot split the command: {exc}") from None
+        if not parts:
+            raise ValueError("an empty command")
+        if not any("{port}" in p for p in parts) or not any("{checkpoint}" in p for p in parts):
+            raise ValueError("the command must use {port} and {checkpoint}")
+        return v
+
+
+class TargetConfig(ContestantConfig):
+    """The target: a contestant (a local checkpoint to train) and, optionally, how to serve each checkpoint."""
+
+    serve: ServeConfig | None = None
+
+
 class UserSimulatorConfig(Model):
     """Simulated user that continues a conversation; its persona is a strategy arm."""
 
@@ -62,7 +93,7 @@ class EvalConfig(Model):
 class FlywheelRecipe(Model):
     name: str = "flywheel"
     seed: int = 0
-    target: ContestantConfig
+    target: TargetConfig
     opponents: list[ContestantConfig]
     strategies: dict[str, StrategyConfig] = {"default": StrategyConfig()}
     pool: PromptsConfig = PromptsConfig()
@@ -103,6 +134,8 @@ class FlywheelRecipe(Model):
             raise ValueError(f"cluster_field '{self.cluster_field}': use cluster, category or kmeans:K")
         if self.target.backend == "replay" and self.training.enabled:
             raise ValueError("a replay target cannot be retrained: set training.enabled: false")
+        if self.target.serve is not None and self.target.backend != "local":
+            raise ValueError("target.serve serves local checkpoints: the target's backend must be 'local'")
         if self.user_simulator and self.user_simulator.personas:
             clash = set(self.user_simulator.personas) & set(self.strategies)
             if clash:

@@ -53,7 +53,7 @@ def load_model(path: str, device: str = "cpu") -> tuple[Any, Any]:
         return model, tokenizer
 
 
-def _fingerprint(path: Path) -> str:
+def checkpoint_fingerprint(path: Path) -> str:
     """Cheap content fingerprint of a checkpoint dir: config files in full, weight files by size + ends."""
     h = hashlib.sha256()
     for f in sorted(path.iterdir()):
@@ -148,7 +148,7 @@ class LocalBackend(Backend):
         if self._is_default:
             return {"backend": self.kind, "model": hub.DEFAULT_LLM}
         if self._fp is None:
-            self._fp = _fingerprint(Path(self.model))
+            self._fp = checkpoint_fingerprint(Path(self.model))
         return {"backend": self.kind, "model": str(Path(self.model).resolve()), "fingerprint": self._fp}
 
     def load(self) -> tuple[Any, Any]:
