@@ -57,3 +57,25 @@ def test_old_recipe_keys_work_with_a_one_line_note(tmp_path: Path, capsys: pytes
     old_rm = load_recipe({"reward_models": [{"name": "j", "kind": "llm_judge",
                                              "backend": {"kind": "openai", "model": "m", "base_url": "http://x/v1"}}]})
     assert old_rm.reward_models[0].endpoint.base_url == "http://x/v1"
+
+
+def test_every_shipped_recipe_validates() -> None:
+    """The recipes in the package are valid against today's schema (paths of example set-ups for other
+    machines aside: those are checked on the machine that runs them)."""
+    from banditarena.config import ArenaRecipe, load_yaml, validate
+    from banditarena.flywheel.recipe import FlywheelRecipe
+    from banditarena.laser.recipe import LaserRecipe
+
+    recipes = sorted((SRC / "recipes").glob("*.yaml"))
+    checked = []
+    for path in recipes:
+        data = load_yaml(path)
+        if "distributed_type" in data:  # an accelerate config, used by a recipe
+            continue
+        model = (LaserRecipe if "reward_models" in data else FlywheelRecipe if "target" in data
+                 else ArenaRecipe if "contestants" in data else None)
+        if model is None:
+            continue  # another kind of recipe (checked by its own package's tests)
+        validate(model, data, path, check_files=False, base_dir=path.parent)
+        checked.append(path.name)
+    assert {"arena-demo.yaml", "flywheel-demo.yaml", "flywheel-vllm.yaml", "laser-arith.yaml"} <= set(checked)

@@ -83,7 +83,7 @@ def _base_dir(info: ValidationInfo) -> Path | None:
 
 def check_file(value: str | None, info: ValidationInfo, what: str) -> str | None:
     """A path field: ``data:REL`` or a path relative to the recipe's folder must exist (when loading a file)."""
-    if not value:
+    if not value or (info.context or {}).get("check_files") is False:
         return value
     from banditarena.paths import resolve_path
 
@@ -241,7 +241,13 @@ class TrainingConfig(Model):
     @field_validator("accelerate_config")
     @classmethod
     def _accelerate_config(cls, v: str | None, info: ValidationInfo) -> str | None:
-        return check_file(v, info, "accelerate config file")
+        check_file(v, info, "accelerate config file")
+        base = _base_dir(info)
+        if v and base is not None:  # the launch runs from anywhere: keep the file's full path
+            from banditarena.paths import resolve_path
+
+            return str(resolve_path(v, base))
+        return v
 
     @model_validator(mode="after")
     def _launcher(self) -> TrainingConfig:
@@ -410,13 +416,16 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def validate(model: type[BaseModel], data: dict[str, Any], path: str | Path, **extra: Any) -> Any:
-    """``model`` from ``data`` (read from ``path``); paths in it resolve against ``base_dir`` when given.
+def validate(model: type[BaseModel], data: dict[str, Any], path: str | Path, *, check_files: bool = True,
+             **extra: Any) -> Any:
+    """``model`` from ``data`` (read from ``path``); paths in it resolve against ``base_dir`` when given and must
+    exist (``check_files=False`` checks everything else, e.g. an example recipe for another machine).
 
     Raises :class:`ConfigError`: one line naming the file and the first bad field."""
     fields = {k: v for k, v in extra.items() if k in model.model_fields}
+    context = {"base_dir": extra.get("base_dir"), "check_files": check_files}
     try:
-        return model.model_validate({**data, **fields}, context={"base_dir": extra.get("base_dir")})
+        return model.model_validate({**data, **fields}, context=context)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(str(path), exc)) from exc
 
