@@ -201,7 +201,7 @@ class Policy(ABC):
             if x.shape[0] != d:
                 raise BanditInputError(
                     f"{name} has dimension {x.shape[0]} but {type(self).__name__} expects dim={d}")
-            x = x.reshape(1, d)
+            x = x.reshape(1, -1)
         elif x.ndim == 2:
             if x.shape[1] != d:
                 raise BanditInputError(

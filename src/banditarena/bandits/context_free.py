@@ -29,9 +29,10 @@ class _ArmStats:
             raise BanditInputError("give either discount or window, not both")
         self.discount = None if discount is None else check_float("discount", discount, 0.0, 1.0, True, True)
         self.window = None if window is None else check_positive_int("window", window)
-        self.n = np.zeros(k)
-        self.s = np.zeros(k)
-        self.ss = np.zeros(k)
+        # float64 throughout; typed np.ndarray since numpy's stubs type a weighted np.bincount as intp
+        self.n: np.ndarray = np.zeros(k)
+        self.s: np.ndarray = np.zeros(k)
+        self.ss: np.ndarray = np.zeros(k)
         self.t = 0  # rewards received so far
         if self.window is not None:
             self.buf_a = np.full(self.window, -1, dtype=np.int64)

@@ -8,7 +8,7 @@ is updated again.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -20,9 +20,14 @@ _BLOCK = 32            # column block of the triangular roots in batched scoring
 _REFRESH_EVERY = 256    # exact re-inversion of A after this many rank-one (Sherman-Morrison) updates of an arm
 _ONE = np.ones(1)
 
+#: ``(blocks32, roots64, theta32)`` of :meth:`_LinearPolicy._batch_view`
+_BatchView: TypeAlias = tuple[list[tuple[int, np.ndarray]], np.ndarray, np.ndarray]
+
 
 class _LinearPolicy(Policy):
     """Shared ridge-per-arm machinery of LinUCB and LinTS."""
+
+    dim: int  # always set: these policies are contextual
 
     def __init__(self, n_arms: int, dim: int, alpha: float, l2: float, discount: float | None,
                  seed: int | np.random.Generator | None) -> None:
@@ -33,7 +38,7 @@ class _LinearPolicy(Policy):
         self.discount = None if discount is None else check_float("discount", discount, 0.0, 1.0, True, True)
         k, d = self._k, self.dim
         eye = np.eye(d)
-        self._batch_cache: tuple[np.ndarray, ...] | None = None
+        self._batch_cache: _BatchView | None = None
         self._workspace: tuple[np.ndarray, np.ndarray] | None = None   # scratch buffers of the batched scorer
         if self.discount is None:
             self._A = np.tile(eye * self.l2, (k, 1, 1))
@@ -73,6 +78,7 @@ class _LinearPolicy(Policy):
     def _discounted_view(self) -> tuple[np.ndarray, np.ndarray]:
         """(theta (K, d), M (K, d, d)) with ``A(t)^-1 = M M^T`` at the current time."""
         if self._cache is None:
+            assert self.discount is not None  # only the discounted model keeps a cache
             c = self.discount ** (self._time - self._last).astype(float)          # (K,)
             inv = 1.0 / (c[:, None] * self._e + self.l2)                           # (K, d)
             ub = np.matmul((c[:, None] * self._bd)[:, None, :], self._U)[:, 0, :]  # (U^T c b)^T
@@ -98,7 +104,7 @@ class _LinearPolicy(Policy):
         self._theta[a] = self._Ainv[a] @ self._b[a]
         self._sm_count[a] = 0
 
-    def _batch_view(self) -> tuple[list[tuple[int, np.ndarray]], np.ndarray, np.ndarray]:
+    def _batch_view(self) -> _BatchView:
         """Stacked square roots ``A_k^-1 = R_k R_k^T`` of all arms for one GEMM per block.
 
         Returns ``(blocks32, roots64, theta32)``: ``blocks32`` is a list of ``(row_start, W)`` float32 matrices;
@@ -189,6 +195,7 @@ class _LinearPolicy(Policy):
     def _update(self, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None,
                 propensities: np.ndarray | None) -> None:
         self._batch_cache = None
+        assert contexts is not None  # Policy.update requires contexts when dim is set
         if self.discount is None:
             self._update_plain(arms, rewards, contexts)
         else:
@@ -230,6 +237,7 @@ class _LinearPolicy(Policy):
 
     def _update_discounted(self, arms: np.ndarray, rewards: np.ndarray, x: np.ndarray) -> None:
         g = self.discount
+        assert g is not None  # only called when discount is set
         m = arms.shape[0]
         t_now = self._time + m
         w = g ** np.arange(m - 1, -1, -1, dtype=float)      # weight of each row at time t_now
@@ -356,7 +364,8 @@ class LinUCB(_LinearPolicy):
         np.maximum(var, 0.0, out=var)
         return self._mask(mean + self.alpha * np.sqrt(var))
 
-    def _select(self, n: int, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _select(self, n: int, contexts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        assert contexts is not None  # Policy.select passes contexts to contextual policies
         rows = contexts.shape[0]
         if rows == 1:
             if self.discount is None:                     # online fast path: one gemv for every arm
@@ -392,7 +401,8 @@ class LinUCB(_LinearPolicy):
             arms[near], prop[near] = _argmax_ties(self._scores(contexts[near]), self.rng)
         return arms, prop
 
-    def _probabilities(self, contexts: np.ndarray) -> np.ndarray:
+    def _probabilities(self, contexts: np.ndarray | None) -> np.ndarray:
+        assert contexts is not None  # Policy.probabilities passes contexts to contextual policies
         s = self._scores(contexts)
         tied = s == s.max(axis=1, keepdims=True)
         return tied / tied.sum(axis=1, keepdims=True)
@@ -437,7 +447,8 @@ class LinTS(_LinearPolicy):
             sd[:, ~self._active] = 0.0
         return mean, sd
 
-    def _select(self, n: int, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _select(self, n: int, contexts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        assert contexts is not None  # Policy.select passes contexts to contextual policies
         mean, sd = self._mean_sd(contexts)
         k = self._k
         s = self.propensity_samples
@@ -460,7 +471,8 @@ class LinTS(_LinearPolicy):
             wins[sl] += (w == arms[sl, None]).sum(axis=1)
         return arms, wins / float(s + 1)
 
-    def _probabilities(self, contexts: np.ndarray, n_samples: int = 4000) -> np.ndarray:
+    def _probabilities(self, contexts: np.ndarray | None, n_samples: int = 4000) -> np.ndarray:
+        assert contexts is not None  # Policy.probabilities passes contexts to contextual policies
         mean, sd = self._mean_sd(contexts)
         n, k = mean.shape
         out = np.empty((n, k))

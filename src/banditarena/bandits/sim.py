@@ -83,6 +83,8 @@ class GaussianEnv(Environment):
 class _TimeVarying(Environment):
     noise: str
     sigma: float
+    rng: np.random.Generator
+    t: int  # rounds sampled so far
 
     @abstractmethod
     def _means_at(self, t: np.ndarray) -> np.ndarray:
@@ -185,6 +187,8 @@ class AdversarialEnv(Environment):
 class LinearEnv(Environment):
     """Synthetic linear contextual problem: x ~ N(0, I / dim), reward = x . theta_a + N(0, noise^2), with
     ``theta_a ~ N(0, I)``."""
+
+    dim: int
 
     def __init__(self, n_arms: int, dim: int, noise: float = 0.1, seed: int | np.random.Generator | None = None) -> None:
         self.n_arms = check_positive_int("n_arms", n_arms, minimum=2)

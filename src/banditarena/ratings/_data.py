@@ -504,7 +504,7 @@ def aggregate_parquet(
         offset += batch.num_rows
     if not global_ids:
         raise RatingsInputError(f"{path}: no battles to rate")
-    names_by_id = np.array(sorted(global_ids, key=global_ids.get), dtype=object)
+    names_by_id = np.array(sorted(global_ids, key=global_ids.__getitem__), dtype=object)
     order = np.argsort(names_by_id)  # sorted position -> id
     rank = np.empty_like(order)
     rank[order] = np.arange(order.size)  # id -> sorted position

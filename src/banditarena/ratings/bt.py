@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from banditarena.ratings._data import PairCounts, RatingsInputError, aggregate
@@ -120,7 +121,7 @@ def newton_bt(
         grad -= lv[:, None] * th
         deg = (np.bincount(fi, h.ravel(), k * m) + np.bincount(fj, h.ravel(), k * m)).reshape(k, m)
         # Hessian of the negative log-likelihood: weighted graph Laplacian (+ l2, or + 1/m for sum-zero)
-        hess = np.zeros((k, m * m))
+        hess: npt.NDArray[np.float64] = np.zeros((k, m * m))  # reshaped to (k, m, m) below
         hess[:, flat_ij] = -h
         hess[:, flat_ji] = -h
         hess[:, flat_dd] = deg + lv[:, None]
@@ -366,7 +367,7 @@ class BradleyTerry:
         for start in range(0, self.bootstrap, batch):
             nb = min(batch, self.bootstrap - start)
             draws = multinomial_resample(rng, n_flat[nz], nb)
-            w = np.zeros((nb, n_flat.size))
+            w: npt.NDArray[np.float64] = np.zeros((nb, n_flat.size))  # reshaped to (nb, pairs, 3) below
             w[:, nz] = draws * mean_w[nz]
             w = w.reshape(nb, -1, 3)
             sij = w[:, :, 0] + 0.5 * w[:, :, 2]

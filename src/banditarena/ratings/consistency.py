@@ -15,14 +15,14 @@ Metrics follow Arena-Hard-Auto's definitions:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from banditarena.ratings._data import RatingsInputError, aggregate
 
-Leaderboard = pd.DataFrame | pd.Series | Mapping[str, float]
+Leaderboard: TypeAlias = pd.DataFrame | pd.Series | Mapping[str, float]
 
 
 def _ratings(lb: Leaderboard) -> pd.Series:
