@@ -1,0 +1,219 @@
+"""Generated hints that are safe for children, with a template hint as the fallback.
+
+A hint is asked from a model backend (the embedded SmolLM2-135M-Instruct by default, an OpenAI-compatible
+endpoint in real use, both through :func:`banditarena.models.make_backend`). Before a child sees it, the text
+must pass, in order:
+
+1. the backend answered (a backend that is down, times out or errors counts as a failure);
+2. it does not give the answer away (the answer's number does not appear in it);
+3. it is about the problem (it names a number or a maths idea: add, take away, tens, ones, groups...),
+   not small talk ("I'm not sure, but I can help you");
+4. the safety scorer says ``"safe"`` (``"unsafe"`` and ``"uncertain"`` are rejected);
+5. its reading grade (Flesch-Kincaid) is at most the learner's grade plus ``grade_margin``.
+
+Otherwise the activity's template hint is shown, and the rejection with its reasons is returned so it can be
+logged and shown to the teacher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from banditarena.curriculum.items import Item, format_number
+from banditarena.curriculum.readability import reading_grade
+from banditarena.curriculum.safety import check_texts, default_safety_scorer, scorer_name
+
+SYSTEM = ("You are a kind maths tutor for a child in grade {grade}. Reply with one short hint in easy words "
+          "that helps the child take the first step. Never tell the answer.")
+USER = "{question}\nI think it is {answer}. Can you give me a hint?"
+
+
+@dataclass
+class HintResult:
+    text: str                      # what the learner sees
+    source: str                    # "model" or "template"
+    generated: str | None = None   # the model's text (None when the backend failed)
+    reasons: list[str] = field(default_factory=list)   # why the generated text was rejected
+    stage: str | None = None       # first failed check: backend | empty | offtopic | giveaway | safety | readability
+    grade_level: float | None = None
+    safety: str | None = None      # the scorer's verdict
+    latency_s: float = 0.0
+    error: str | None = None       # backend error message
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def clean_hint(text: str, max_chars: int) -> str:
+    """The first one or two sentences of a model's answer, without labels, quotes or markup."""
+    t = re.sub(r"^\s*(?:hint|tip|answer)\s*[:\-]\s*", "", text.strip(), flags=re.I)
+    t = t.replace("**", "").replace("#", "").strip().strip('"').strip()
+    t = " ".join(t.split())
+    parts = re.split(r"(?<=[.!?])\s+", t)
+    out = " ".join(parts[:2]).strip()
+    if len(out) > max_chars:
+        cut = out[:max_chars]
+        out = cut[: cut.rfind(" ")] if " " in cut else cut
+        out = out.rstrip(",;: ") + "."
+    return out
+
+
+_MATH_WORDS = re.compile(
+    r"\b(?:add\w*|plus|sum|total|together|take|away|subtract\w*|minus|less|fewer|more|left|differen\w*|"
+    r"count\w*|tens?|ones|hundreds?|carry\w*|borrow\w*|swap|times|multipl\w*|groups?|divid\w*|share\w*|"
+    r"equal\w*|half|double|each|digits?|number\w*|step\w*|skip|bonds?|make|split|first|then)\b", re.I)
+
+
+def on_topic(text: str) -> bool:
+    """True when ``text`` names a number or a maths idea (a hint, not small talk)."""
+    return bool(re.search(r"\d", text) or _MATH_WORDS.search(text))
+
+
+def gives_away(text: str, item: Item) -> bool:
+    """True when the answer's number appears in ``text`` (as a number, not inside a longer one) and is not
+    already part of the question (a hint may repeat the problem's own numbers)."""
+    ans = format_number(item.answer)
+    nums = re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", text.replace(",", ""))
+    in_question = re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", item.question.replace(",", ""))
+    return ans in nums and ans not in in_question
+
+
+class HintService:
+    """Hints for learners: generated, checked, or the template.
+
+    Args:
+        backend: a :class:`banditarena.models.Backend` (``None``: template hints only).
+        scorer: the safety scorer (default: :func:`~banditarena.curriculum.safety.default_safety_scorer`).
+        max_tokens, temperature: decoding.
+        timeout_s: longest wait for the backend before the template is used.
+        max_chars: generated hints are cut to this many characters.
+        grade_margin: reading grades allowed above the learner's grade.
+    """
+
+    def __init__(self, backend: Any = None, scorer: Any = None, *, max_tokens: int = 48, temperature: float = 0.0,
+                 timeout_s: float = 60.0, max_chars: int = 300, grade_margin: float = 0.0) -> None:
+        self.backend = backend
+        self.scorer = scorer if scorer is not None else default_safety_scorer()
+        self.max_tokens = int(max_tokens)
+        self.temperature = float(temperature)
+        self.timeout_s = float(timeout_s)
+        self.max_chars = int(max_chars)
+        self.grade_margin = float(grade_margin)
+        self.counts: dict[str, int] = {"requests": 0, "model": 0, "template": 0, "backend": 0, "giveaway": 0,
+                                       "offtopic": 0, "safety": 0, "readability": 0,
+                                       "empty": 0}
+
+    @property
+    def scorer_name(self) -> str:
+        return scorer_name(self.scorer)
+
+    def _requests(self, items: list[Item], answers: list[str | None], grades: list[int]) -> tuple[list[Any], Any]:
+        from banditarena.models import ChatRequest
+        from banditarena.types import Strategy
+
+        reqs = []
+        for k, (it, ans, g) in enumerate(zip(items, answers, grades)):
+            msgs = [{"role": "system", "content": SYSTEM.format(grade=g)},
+                    {"role": "user", "content": USER.format(question=it.question,
+                                                            answer=(ans or "?").strip()[:40])}]
+            reqs.append(ChatRequest(prompt_id=f"hint-{it.id}-{k}", turn=0, messages=msgs, seed=k))
+        strategy = Strategy(name="hint", temperature=self.temperature, max_tokens=self.max_tokens)
+        return reqs, strategy
+
+    def _generate(self, items: list[Item], answers: list[str | None], grades: list[int]
+                  ) -> list[tuple[str | None, str | None]]:
+        """(text, error) per request."""
+        if self.backend is None:
+            return [(None, "no hint backend configured")] * len(items)
+        reqs, strategy = self._requests(items, answers, grades)
+
+        box: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:  # a daemon thread: a slow backend is abandoned at the deadline, never waited for
+            try:
+                box["comps"] = asyncio.run(self.backend.acomplete(reqs, strategy))
+            except BaseException as exc:  # noqa: BLE001 - a broken backend must never break a lesson
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="hint-backend", daemon=True).start()
+        if not done.wait(self.timeout_s):
+            return [(None, f"backend timed out after {self.timeout_s:g} s")] * len(items)
+        if "error" in box:
+            exc = box["error"]
+            return [(None, f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")] * len(items)
+        comps = box["comps"]
+        out: list[tuple[str | None, str | None]] = []
+        for c in comps:
+            out.append((None, c.error) if c.error else (c.text, None))
+        return out
+
+    def hints(self, items: list[Item], templates: list[str], answers: list[str | None], grades: list[int]
+              ) -> list[HintResult]:
+        """Hints for several learners at once (one backend call); see :meth:`hint`."""
+        t0 = time.perf_counter()
+        gens = self._generate(items, answers, grades)
+        latency = (time.perf_counter() - t0) / max(len(items), 1) if len(items) > 1 else time.perf_counter() - t0
+        results: list[HintResult | None] = [None] * len(items)
+        cleaned: list[tuple[int, str]] = []
+        for k, ((text, err), item) in enumerate(zip(gens, items)):
+            self.counts["requests"] += 1
+            if text is None:
+                results[k] = HintResult(templates[k], "template", None, [f"backend failed: {err}"], "backend",
+                                        latency_s=latency, error=err)
+                continue
+            c = clean_hint(text, self.max_chars)
+            if not c:
+                results[k] = HintResult(templates[k], "template", text, ["the model wrote nothing usable"], "empty",
+                                        latency_s=latency)
+            elif not on_topic(c):
+                results[k] = HintResult(templates[k], "template", c, ["off topic: names no number or maths idea"],
+                                        "offtopic", latency_s=latency)
+            elif gives_away(c, item):
+                results[k] = HintResult(templates[k], "template", c, [f"gives away the answer ({item.answer_text})"],
+                                        "giveaway", latency_s=latency)
+            else:
+                cleaned.append((k, c))
+        verdicts = check_texts(self.scorer, [c for _, c in cleaned])
+        for (k, c), v in zip(cleaned, verdicts):
+            g = reading_grade(c)
+            limit = grades[k] + self.grade_margin
+            if v.verdict != "safe":
+                why = "; ".join(f"{cat}: {r}" for cat, r in v.categories.items()) or "no reason given"
+                results[k] = HintResult(templates[k], "template", c, [f"safety {v.verdict}: {why}"], "safety", g,
+                                        v.verdict, latency)
+            elif g > limit:
+                results[k] = HintResult(templates[k], "template", c,
+                                        [f"reading grade {g:.1f} is above the learner's grade {limit:g}"],
+                                        "readability", g, v.verdict, latency)
+            else:
+                results[k] = HintResult(c, "model", c, [], None, g, v.verdict, latency)
+        final = [r for r in results if r is not None]
+        for r in final:
+            self.counts[r.source] += 1
+            if r.stage:
+                self.counts[r.stage] += 1
+        return final
+
+    def hint(self, item: Item, template: str, answer: str | None, grade: int) -> HintResult:
+        """One hint for a learner of ``grade`` who answered ``answer`` (or nothing yet) on ``item``."""
+        return self.hints([item], [template], [answer], [grade])[0]
+
+
+def build_hint_service(spec: Any, base: Any = None, scorer: Any = None) -> HintService:
+    """A :class:`HintService` from a recipe's ``hints`` section (backend via the models factory)."""
+    from banditarena.models import make_backend
+
+    backend = None
+    if spec.enabled:
+        ep = spec.endpoint
+        backend = make_backend(ep.backend, ep.model, **{k: v for k, v in ep.options(base).items() if v is not None})
+    return HintService(backend, scorer, max_tokens=spec.max_tokens, temperature=spec.temperature,
+                       timeout_s=spec.timeout_s, max_chars=spec.max_chars, grade_margin=spec.grade_margin)
