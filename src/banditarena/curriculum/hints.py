@@ -51,7 +51,7 @@ class HintResult:
 
 def clean_hint(text: str, max_chars: int) -> str:
     """The first one or two sentences of a model's answer, without labels, quotes or markup."""
-    t = re.sub(r"^\s*(?:hint|tip|answer)\s*[:\-]\s*", "", text.strip(), flags=re.I)
+    t = re.sub(r"^\s*(?:hint|tip|answer)\s*[:\-]\s*", "", text.strip(), flags=re.IGNORECASE)
     t = t.replace("**", "").replace("#", "").strip().strip('"').strip()
     t = " ".join(t.split())
     parts = re.split(r"(?<=[.!?])\s+", t)
@@ -66,7 +66,7 @@ def clean_hint(text: str, max_chars: int) -> str:
 _MATH_WORDS = re.compile(
     r"\b(?:add\w*|plus|sum|total|together|take|away|subtract\w*|minus|less|fewer|more|left|differen\w*|"
     r"count\w*|tens?|ones|hundreds?|carry\w*|borrow\w*|swap|times|multipl\w*|groups?|divid\w*|share\w*|"
-    r"equal\w*|half|double|each|digits?|number\w*|step\w*|skip|bonds?|make|split|first|then)\b", re.I)
+    r"equal\w*|half|double|each|digits?|number\w*|step\w*|skip|bonds?|make|split|first|then)\b", re.IGNORECASE)
 
 
 def on_topic(text: str) -> bool:
@@ -217,3 +217,20 @@ def build_hint_service(spec: Any, base: Any = None, scorer: Any = None) -> HintS
         backend = make_backend(ep.backend, ep.model, **{k: v for k, v in ep.options(base).items() if v is not None})
     return HintService(backend, scorer, max_tokens=spec.max_tokens, temperature=spec.temperature,
                        timeout_s=spec.timeout_s, max_chars=spec.max_chars, grade_margin=spec.grade_margin)
+
+
+def hint_trial(curriculum: Any, service: HintService, n: int, grade: int | None = None, seed: int = 0,
+               batch: int = 8, wrong_answers: bool = True) -> tuple[list[HintResult], list[Item]]:
+    """Ask ``n`` hints for problems drawn evenly over the curriculum's activities, ``batch`` at a time, as a
+    learner of ``grade`` who gave a wrong answer (the answer plus one) or none. Returns results and items."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    items = [curriculum.item(k % curriculum.n_activities, rng) for k in range(n)]
+    templates = [curriculum.activities[curriculum.index[it.activity]].hint for it in items]
+    answers = [format_number(it.answer + 1) if wrong_answers else None for it in items]
+    g = [grade if grade is not None else curriculum.activities[curriculum.index[it.activity]].grade for it in items]
+    out: list[HintResult] = []
+    for s in range(0, n, batch):
+        out += service.hints(items[s:s + batch], templates[s:s + batch], answers[s:s + batch], g[s:s + batch])
+    return out, items

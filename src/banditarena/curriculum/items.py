@@ -80,8 +80,7 @@ def parse_answer(text: Any) -> float:
     t = s.replace("$", "").replace("€", "").replace("£", "").replace(" ", "")
     if re.fullmatch(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
         t = t.replace(",", "")
-    if t.endswith("%"):
-        t = t[:-1]
+    t = t.removesuffix("%")
     m = _FRAC.match(t)
     if m:
         den = int(m.group(2))

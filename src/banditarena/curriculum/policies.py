@@ -10,7 +10,7 @@ report propensity 1.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -227,7 +227,7 @@ class CoreBandit(BatchPolicy):
     prerequisite graph: the contrast with ZPDES shows what the zone of proximal development adds."""
 
     deterministic = False
-    CLASSES = {"exp3": EXP3, "thompson": ThompsonSampling, "ucb1": UCB1}
+    CLASSES: ClassVar[dict[str, type]] = {"exp3": EXP3, "thompson": ThompsonSampling, "ucb1": UCB1}
 
     def __init__(self, curriculum: Curriculum, n_learners: int, rng: np.random.Generator, kind: str = "exp3",
                  window: int = 3, **params: Any) -> None:

@@ -35,8 +35,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from banditarena.curriculum.items import GENERATORS, Item, WordProblem, generator_params, gsm8k_problems, \
-    select_problems
+from banditarena.curriculum.items import (
+    GENERATORS,
+    Item,
+    WordProblem,
+    generator_params,
+    gsm8k_problems,
+    select_problems,
+)
 from banditarena.errors import ConfigError, DataError
 from banditarena.types import stable_hash
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from banditarena.curriculum.items import AnswerError, Item, format_number, is_correct, parse_answer
+from banditarena.curriculum.items import Item, format_number, is_correct, parse_answer
 from banditarena.curriculum.policies import MasteryParams, bkt_posterior, make_policy
 from banditarena.curriculum.recipe import PolicySpec
 from banditarena.curriculum.spec import Curriculum
