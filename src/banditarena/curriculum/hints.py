@@ -69,6 +69,9 @@ _MATH_WORDS = re.compile(
     r"equal\w*|half|double|each|digits?|number\w*|step\w*|skip|bonds?|make|split|first|then)\b", re.IGNORECASE)
 
 
+_NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?!\.?\d)")
+
+
 def on_topic(text: str) -> bool:
     """True when ``text`` names a number or a maths idea (a hint, not small talk)."""
     return bool(re.search(r"\d", text) or _MATH_WORDS.search(text))
@@ -78,8 +81,8 @@ def gives_away(text: str, item: Item) -> bool:
     """True when the answer's number appears in ``text`` (as a number, not inside a longer one) and is not
     already part of the question (a hint may repeat the problem's own numbers)."""
     ans = format_number(item.answer)
-    nums = re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", text.replace(",", ""))
-    in_question = re.findall(r"(?<![\d.])\d+(?:\.\d+)?(?![\d.])", item.question.replace(",", ""))
+    nums = _NUMBER.findall(text.replace(",", ""))
+    in_question = _NUMBER.findall(item.question.replace(",", ""))
     return ans in nums and ans not in in_question
 
 
