@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 def create_app(tutor: Tutor, title: str | None = None) -> Any:
     """The FastAPI app serving ``tutor``."""
-    from fastapi import FastAPI, Form, Request
+    from fastapi import FastAPI, Form
     from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -34,8 +34,8 @@ def create_app(tutor: Tutor, title: str | None = None) -> Any:
     app.state.tutor = tutor
     base = {"title": title or tutor.curriculum.title, "max_chars": MAX_ANSWER_CHARS}
 
-    def page(name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-        return HTMLResponse(env.get_template(name).render(**base, **ctx), status_code=status)
+    def page(template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+        return HTMLResponse(env.get_template(template).render(**base, **ctx), status_code=status)
 
     def to_learner(name: str) -> RedirectResponse:
         return RedirectResponse(f"/learn/{quote(name, safe='')}", status_code=303)
@@ -89,7 +89,7 @@ def create_app(tutor: Tutor, title: str | None = None) -> Any:
                     policy=tutor.policy.label, scorer=getattr(tutor.hints, "scorer_name", "-"))
 
     @app.get("/api/learners/{name}")
-    def api_learner(name: str, request: Request) -> Any:
+    def api_learner(name: str) -> Any:
         try:
             return tutor.learner_view(name)
         except KeyError:
