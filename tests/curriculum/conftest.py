@@ -47,7 +47,7 @@ class ScriptedBackend(Backend):
         self.calls = 0
         self.seen: list[Any] = []
 
-    async def acomplete(self, requests, strategy, progress=None):  # noqa: ANN001
+    async def acomplete(self, requests, strategy, progress=None):
         import asyncio
 
         if self.delay_s:

@@ -111,7 +111,7 @@ def test_bkt_fit_recovers_the_simulators_parameters(arith):
 def test_fit_bkt_command_on_a_simulated_run_and_a_csv(small_recipe, tmp_path):
     out = tmp_path / "run"
     run_classrooms(small_recipe, out, workers=1, progress=False, figures=False)
-    npz = sorted((out / "runs").glob("mixed__random__*.npz"))[0]
+    npz = min((out / "runs").glob("mixed__random__*.npz"))
     r = runner.invoke(app, ["tutor", "fit-bkt", str(npz), "--out", str(tmp_path / "p.csv")])
     assert r.exit_code == 0, r.output
     assert set(pd.read_csv(tmp_path / "p.csv").columns) >= {"skill", "prior", "learns", "guesses", "slips"}

@@ -21,9 +21,9 @@ import pytest
 pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api")
 
-from banditarena.curriculum.hints import HintService  # noqa: E402
-from banditarena.curriculum.tutor import Tutor  # noqa: E402
-from banditarena.curriculum.web import create_app  # noqa: E402
+from banditarena.curriculum.hints import HintService
+from banditarena.curriculum.tutor import Tutor
+from banditarena.curriculum.web import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("BANDITARENA_CHROMIUM", "/usr/bin/chromium"))
@@ -37,7 +37,7 @@ def chromium() -> Path:
         return CHROMIUM
     script = ROOT / "scripts" / "ensure-chromium.sh"
     proc = subprocess.run([shutil.which("bash") or "/bin/bash", str(script)], capture_output=True, text=True,
-                          timeout=1200)
+                          timeout=1200, check=False)
     if proc.returncode != 0 or not CHROMIUM.is_file():
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         pytest.fail(f"Chromium is missing at {CHROMIUM} and {script} failed (rc={proc.returncode}): {last}")

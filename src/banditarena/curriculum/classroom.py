@@ -206,10 +206,12 @@ def summarize(runs: list[ClassroomRun], baseline: str, levels: list[float]) -> t
         by_pop.setdefault(r.population, []).append(r)
     for pop, rs in by_pop.items():
         base = next((r for r in rs if r.policy == baseline), None)
-        target = float(base.mastery[-1].mean()) if base is not None else float("nan")
-        base_steps = first_reach(base.mastery.mean(axis=1), target) if base is not None else float("nan")
+        # float64 throughout: the baseline reaches its own final mastery at the latest at the last step
+        target = float(base.mastery[-1].astype(np.float64).mean()) if base is not None else float("nan")
+        base_steps = (first_reach(base.mastery.astype(np.float64).mean(axis=1), target) if base is not None
+                      else float("nan"))
         for r in rs:
-            final, lo, hi = mean_ci(r.mastery[-1])
+            final, lo, hi = mean_ci(r.mastery[-1].astype(np.float64))
             s, slo, shi = steps_to_level(r, target) if np.isfinite(target) else (np.nan,) * 3
             row: dict[str, Any] = {
                 "population": pop, "policy": r.policy, "learners": r.n_learners, "steps": r.n_steps,

@@ -21,6 +21,7 @@ import asyncio
 import re
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -86,6 +87,17 @@ def gives_away(text: str, item: Item) -> bool:
     return ans in nums and ans not in in_question
 
 
+def _quiet_transformers() -> None:
+    """No weight-loading progress bars or info logs from transformers in the tutor's console."""
+    import contextlib
+
+    with contextlib.suppress(Exception):  # transformers missing or changed: nothing to quiet
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+
+
 class HintService:
     """Hints for learners: generated, checked, or the template.
 
@@ -140,7 +152,11 @@ class HintService:
 
         def work() -> None:  # a daemon thread: a slow backend is abandoned at the deadline, never waited for
             try:
-                box["comps"] = asyncio.run(self.backend.acomplete(reqs, strategy))
+                with warnings.catch_warnings():  # quiet console: no third-party deprecation chatter
+                    warnings.simplefilter("ignore")
+                    if getattr(self.backend, "kind", "") == "local":
+                        _quiet_transformers()
+                    box["comps"] = asyncio.run(self.backend.acomplete(reqs, strategy))
             except BaseException as exc:  # noqa: BLE001 - a broken backend must never break a lesson
                 box["error"] = exc
             finally:

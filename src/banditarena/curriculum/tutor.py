@@ -303,6 +303,8 @@ class Tutor:
             events = [dict(r) for r in self._conn.execute(
                 "SELECT step, activity, propensity, correct, answer, expected, question FROM events WHERE learner=? "
                 "ORDER BY step DESC LIMIT ?", (name, recent))]
+        for e in events:
+            e["expected"] = format_number(float(e["expected"]))
         cur = self.curriculum
         skills = []
         for si, s in enumerate(cur.skills):
