@@ -50,6 +50,8 @@ def test_a_learner_session_from_name_to_next_problem(app_and_tutor):
     assert "Not quite" in fb and nxt["item"].answer_text in fb
     row = tutor.decisions("Ada")
     assert [e["correct"] for e in row] == [1, 0] and all(0 < e["propensity"] <= 1 for e in row)
+    arrays = tutor.decision_log("Ada").arrays()     # the bandit core's log, ready for ips/snips/doubly_robust
+    assert arrays["rewards"].tolist() == [1.0, 0.0] and arrays["arms"][0] == tutor.curriculum.index["decompose-1"]
 
 
 @pytest.mark.parametrize("answer, message", [("", "Please type an answer first."),

@@ -337,6 +337,16 @@ class Tutor:
                 "backend_failures": stages.get("backend", 0),
                 "median_wait_s": float(np.median(lat)) if lat else None}
 
+    def decision_log(self, name: str | None = None) -> Any:
+        """The stored decisions as the bandit core's :class:`~banditarena.bandits.DecisionLog` (arm = activity
+        index, propensity, reward = correctness; learner and activity id in each record's extra fields)."""
+        from banditarena.bandits import DecisionLog
+
+        rows = [{"step": k, "policy": e["policy"], "arm": e["arm"], "propensity": e["propensity"],
+                 "reward": float(e["correct"]), "learner": e["learner"], "activity": e["activity"]}
+                for k, e in enumerate(self.decisions(name))]
+        return DecisionLog.from_dicts(rows, policy=self.policy.label)
+
     def decisions(self, name: str | None = None) -> list[dict[str, Any]]:
         """Every logged decision (arm, propensity, correctness), for off-policy evaluation."""
         with self._lock:
