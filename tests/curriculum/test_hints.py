@@ -49,6 +49,7 @@ def test_giveaway_and_cleaning():
 
 @pytest.mark.parametrize("text, stage", [
     ("The answer is 85.", "giveaway"),
+    ("Remember that 7 + 8 = 16, then add the tens.", "wrongmath"),
     ("Alright, I can help you with that!", "offtopic"),
     ("Call me at 415-555-0199 or write to kid.helper@gmail.com and add the ones.", "safety"),
     ("Consider decomposing both summands into their constituent decimal positional digits sequentially.",

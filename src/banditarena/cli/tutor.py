@@ -185,7 +185,7 @@ def hints(
     import numpy as np
     import pandas as pd
 
-    from banditarena.curriculum.hints import build_hint_service, hint_trial
+    from banditarena.curriculum.hints import STAGES, build_hint_service, hint_trial
     from banditarena.curriculum.recipe import load_recipe
 
     rec, cur = load_recipe(recipe)
@@ -198,5 +198,5 @@ def hints(
     c = service.counts
     lat = np.array([r.latency_s for r in res])
     typer.echo(f"shown from the model: {c['model']}/{c['requests']}; rejected: " + ", ".join(
-        f"{k} {c[k]}" for k in ("backend", "empty", "offtopic", "giveaway", "safety", "readability")) +
+        f"{k} {c[k]}" for k in STAGES) +
         f"; wait per hint: median {np.median(lat):.2f} s, p90 {np.quantile(lat, 0.9):.2f} s (batches of {batch})")

@@ -6,10 +6,11 @@ must pass, in order:
 
 1. the backend answered (a backend that is down, times out or errors counts as a failure);
 2. it does not give the answer away (the answer's number does not appear in it);
-3. it is about the problem (it names a number or a maths idea: add, take away, tens, ones, groups...),
+3. every small sum it states is true ("1 + 2 = 4" or "6 is 3 + 4" would teach a child something false);
+4. it is about the problem (it names a number or a maths idea: add, take away, tens, ones, groups...),
    not small talk ("I'm not sure, but I can help you");
-4. the safety scorer says ``"safe"`` (``"unsafe"`` and ``"uncertain"`` are rejected);
-5. its reading grade (Flesch-Kincaid) is at most the learner's grade plus ``grade_margin``.
+5. the safety scorer says ``"safe"`` (``"unsafe"`` and ``"uncertain"`` are rejected);
+6. its reading grade (Flesch-Kincaid) is at most the learner's grade plus ``grade_margin``.
 
 Otherwise the activity's template hint is shown, and the rejection with its reasons is returned so it can be
 logged and shown to the teacher.
@@ -34,13 +35,17 @@ SYSTEM = ("You are a kind maths tutor for a child in grade {grade}. Reply with o
 USER = "{question}\nI think it is {answer}. Can you give me a hint?"
 
 
+#: The checks in order; a rejected hint records the first one it failed.
+STAGES = ("backend", "empty", "wrongmath", "offtopic", "giveaway", "safety", "readability")
+
+
 @dataclass
 class HintResult:
     text: str                      # what the learner sees
     source: str                    # "model" or "template"
     generated: str | None = None   # the model's text (None when the backend failed)
     reasons: list[str] = field(default_factory=list)   # why the generated text was rejected
-    stage: str | None = None       # first failed check: backend | empty | offtopic | giveaway | safety | readability
+    stage: str | None = None       # first failed check: backend|empty|wrongmath|offtopic|giveaway|safety|readability
     grade_level: float | None = None
     safety: str | None = None      # the scorer's verdict
     latency_s: float = 0.0
@@ -71,6 +76,42 @@ _MATH_WORDS = re.compile(
 
 
 _NUMBER = re.compile(r"(?<![\d.])\d+(?:\.\d+)?(?!\.?\d)")
+
+
+_OP = r"([+\-x×*/÷]|plus|minus|times|take away)"
+_EQ = r"(?:=|is|equals|makes|are)"
+_SUM_LEFT = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*{_OP}\s*(\d+(?:\.\d+)?)\s*{_EQ}\s*(\d+(?:\.\d+)?)(?![\d.]\d)",
+                       re.IGNORECASE)
+_SUM_RIGHT = re.compile(rf"(?<![\d.])(\d+(?:\.\d+)?)\s*{_EQ}\s*(\d+(?:\.\d+)?)\s*{_OP}\s*(\d+(?:\.\d+)?)(?![\d.]\d)",
+                        re.IGNORECASE)
+
+
+def _apply_op(a: float, op: str, b: float) -> float | None:
+    op = op.lower()
+    if op in ("+", "plus"):
+        return a + b
+    if op in ("-", "minus", "take away"):
+        return a - b
+    if op in ("x", "×", "*", "times"):
+        return a * b
+    if b == 0:
+        return None
+    return a / b
+
+
+def false_sums(text: str) -> list[str]:
+    """The small equations stated in ``text`` that are false (``1 + 2 = 4``, ``6 is 3 + 4``)."""
+    t = text.replace(",", "")
+    bad = []
+    for m in _SUM_LEFT.finditer(t):
+        v = _apply_op(float(m.group(1)), m.group(2), float(m.group(3)))
+        if v is not None and abs(v - float(m.group(4))) > 1e-9:
+            bad.append(m.group(0).strip())
+    for m in _SUM_RIGHT.finditer(t):
+        v = _apply_op(float(m.group(2)), m.group(3), float(m.group(4)))
+        if v is not None and abs(v - float(m.group(1))) > 1e-9:
+            bad.append(m.group(0).strip())
+    return bad
 
 
 def on_topic(text: str) -> bool:
@@ -119,9 +160,8 @@ class HintService:
         self.timeout_s = float(timeout_s)
         self.max_chars = int(max_chars)
         self.grade_margin = float(grade_margin)
-        self.counts: dict[str, int] = {"requests": 0, "model": 0, "template": 0, "backend": 0, "giveaway": 0,
-                                       "offtopic": 0, "safety": 0, "readability": 0,
-                                       "empty": 0}
+        self.counts: dict[str, int] = dict.fromkeys(
+            ("requests", "model", "template", *STAGES), 0)
 
     @property
     def scorer_name(self) -> str:
@@ -192,6 +232,9 @@ class HintService:
             if not c:
                 results[k] = HintResult(templates[k], "template", text, ["the model wrote nothing usable"], "empty",
                                         latency_s=latency)
+            elif false_sums(c):
+                results[k] = HintResult(templates[k], "template", c, [f"states a false sum: {false_sums(c)[0]}"],
+                                        "wrongmath", latency_s=latency)
             elif not on_topic(c):
                 results[k] = HintResult(templates[k], "template", c, ["off topic: names no number or maths idea"],
                                         "offtopic", latency_s=latency)
