@@ -166,7 +166,7 @@ def test_the_embedded_model_through_the_whole_pipeline(arith):
     """SmolLM2-135M-Instruct makes real hints; whatever it writes, the child sees a checked text."""
     from banditarena.models import make_backend
 
-    svc = HintService(make_backend("local", "smollm2-135m-instruct"), max_tokens=24, timeout_s=300)
+    svc = HintService(make_backend("local", "smollm2-135m-instruct"), max_tokens=16, timeout_s=300)
     res, items = hint_trial(arith, svc, 2, grade=2, batch=2)
     for r, it in zip(res, items):
         assert r.generated is not None or r.stage == "backend"
