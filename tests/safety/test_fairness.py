@@ -163,7 +163,7 @@ def test_fairness_audit_on_an_llm_judge(tmp_path):
             judge: {{kind: llm, name: fake-judge, endpoint: {{model: judge-1, {ep}}}}}
             leaderboard: {{bootstrap: 10}}
         """))
-        _, store = run_battles(load_recipe(tmp_path / "r.yaml"), tmp_path / "run", progress=False)
+        run_battles(load_recipe(tmp_path / "r.yaml"), tmp_path / "run", progress=False)
         res = run_fairness_audit(tmp_path / "run", n_items=5, seed=0)
         sent = srv.attempts
         again = run_fairness_audit(tmp_path / "run", n_items=5, seed=0)
