@@ -473,7 +473,8 @@ class Flywheel:
             prompts = {p.id: p for p in self.store.prompts()}
             targets = {n for n in set(battles["model_a"]) | set(battles["model_b"]) if n.startswith(self.target_name(it - 1))}
             sel = select_training_data(battles, prompts, gens, targets, self.sel_cfg, test_prompts=self.test,
-                                       embedder=self._get_embedder())
+                                       embedder=self._get_embedder(), safety=self._get_safety(),
+                                       unsafe_prompts=self.recipe.safety.unsafe_prompts)
             if self.train_enabled:
                 self._check_checkpoint(it, model, sel)  # before the export overwrites data/it{i}
             export(sel, self.run_dir / "data" / f"it{it}")
@@ -495,6 +496,13 @@ class Flywheel:
             return FlywheelResult(summaries, empty, empty, self.store.decisions(self.recipe.name), self.warnings)
         elo, lb = self.elo_table()
         return FlywheelResult(summaries, elo, lb, self.store.decisions(self.recipe.name), self.warnings)
+
+    def _get_safety(self) -> Any:
+        if getattr(self, "_safety", None) is None and self.sel_cfg.safety:
+            from banditarena.safety import make_scorer
+
+            self._safety = make_scorer(self.recipe.safety, store=self.store, base_dir=self.recipe.base_dir)
+        return getattr(self, "_safety", None)
 
     def _get_embedder(self) -> Any:
         if self._embedder is None and self.sel_cfg.decontaminate:
