@@ -64,7 +64,7 @@ class TrainSettings(_Model):
     window: int = 2000
     overlap: int = 200
     benign_weight: float = 0.5  # total weight of the AlpacaEval examples, relative to the XSTest examples
-    hh_weight: float = 1.0  # total weight of the HH-RLHF pairs, relative to the XSTest examples
+    hh_weight: float = 0.3  # total weight of the HH-RLHF pairs, relative to the XSTest examples
     keep: float = 0.92  # share of safe examples (inner CV) the decision threshold keeps
     band_keep: tuple[float, float] = (0.75, 0.99)  # the uncertain band, as shares of safe examples kept
     use_xstest: bool = True
