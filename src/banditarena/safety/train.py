@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, model_validator
 
 from banditarena.config import _Model
 from banditarena.errors import ConfigError
@@ -56,20 +57,31 @@ class TrainSettings(_Model):
     """Everything that determines the trained classifier (recorded in its manifest)."""
 
     seed: int = 0
-    folds: int = 5
-    inner_folds: int = 3
-    n_features: int = 2**17
-    ngram_max: int = 2
-    C: float = 10.0
-    window: int = 2000
-    overlap: int = 200
-    benign_weight: float = 0.5  # total weight of the AlpacaEval examples, relative to the XSTest examples
-    hh_weight: float = 0.3  # total weight of the HH-RLHF pairs, relative to the XSTest examples
-    keep: float = 0.92  # share of safe examples (inner CV) the decision threshold keeps
+    folds: int = Field(5, ge=2)
+    inner_folds: int = Field(3, ge=2)
+    n_features: int = Field(2**17, ge=16)
+    ngram_max: int = Field(2, ge=1, le=3)
+    C: float = Field(10.0, gt=0)
+    window: int = Field(2000, ge=100)
+    overlap: int = Field(200, ge=0)
+    benign_weight: float = Field(0.5, ge=0)  # total weight of the AlpacaEval examples, relative to the XSTest ones
+    hh_weight: float = Field(0.3, ge=0)  # total weight of the HH-RLHF pairs, relative to the XSTest examples
+    keep: float = Field(0.92, gt=0, lt=1)  # share of safe examples (inner CV) the decision threshold keeps
     band_keep: tuple[float, float] = (0.75, 0.99)  # the uncertain band, as shares of safe examples kept
     use_xstest: bool = True
     use_hh: bool = True
     use_benign: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainSettings:
+        if self.overlap >= self.window:
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than window ({self.window})")
+        lo, hi = self.band_keep
+        if not 0 < lo <= hi < 1:
+            raise ValueError(f"band_keep must be two shares 0 < low <= high < 1, got {self.band_keep}")
+        if self.n_features & (self.n_features - 1):
+            raise ValueError(f"n_features must be a power of two, got {self.n_features}")
+        return self
 
 
 # ------------------------------------------------------------------------------------------------ data
