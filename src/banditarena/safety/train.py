@@ -213,11 +213,13 @@ def _fit(design: Design, point_mask: np.ndarray, pair_mask: np.ndarray, settings
     w = design.point_weight[point_mask].copy()
     src = np.asarray(design.point_source)[point_mask]
     benign = np.char.startswith(src.astype(str), "benign")
-    n_core = max(float(w[~benign].sum()), 1.0)
-    if benign.any():
-        w[benign] *= settings.benign_weight * n_core / w[benign].sum()
     D = design.D[pair_mask]
     n_pairs = D.shape[0]
+    # the reference mass the other sources are weighted against: the XSTest examples, or (trained without
+    # them) the HH pairs, or the benign examples
+    n_core = float(w[~benign].sum()) or float(n_pairs) or float(w.sum()) or 1.0
+    if benign.any():
+        w[benign] *= settings.benign_weight * n_core / w[benign].sum()
     ones = np.ones((X.shape[0], 1), dtype=np.float32)
     zeros = np.zeros((n_pairs, 1), dtype=np.float32)
     A = sparse.vstack([sparse.hstack([X, ones]), sparse.hstack([D, zeros]), sparse.hstack([-D, zeros])], format="csr")
