@@ -99,7 +99,6 @@ class TrainedClassifier(BaseScorer):
     @classmethod
     def from_heads(cls, heads: Any, settings: Any, *, uncertain: bool = False) -> TrainedClassifier:
         """A classifier straight from :func:`banditarena.safety.train.fit_heads` (no artifact; for evaluation)."""
-        from banditarena.safety.data import file_sha256  # noqa: F401  (same module graph as a loaded one)
         from banditarena.types import stable_hash
 
         feats = HashedNgrams(settings.n_features, settings.ngram_max)

@@ -23,7 +23,6 @@ import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from banditarena.errors import DataError
 from banditarena.paths import data_dir
@@ -202,7 +201,3 @@ def source_files(root: Path | None = None) -> dict[str, Path]:
     for g in BENIGN_GENERATORS:
         files[f"alpaca_eval/model_outputs/{g}.json"] = root / "alpaca_eval" / "model_outputs" / f"{g}.json"
     return files
-
-
-def describe(rows: list[Any]) -> str:
-    return f"{len(rows)} rows"

@@ -154,7 +154,7 @@ class Design:
         from scipy import sparse
 
         self.response = response
-        rows, self.point_of, weights = [], [], []
+        self.point_of, weights = [], []
         w_texts: list[str] = []
         w_prompts: list[str] = []
         for i, ex in enumerate(points):
@@ -179,7 +179,6 @@ class Design:
             self.D = sparse.csr_matrix((0, Xp.shape[1]), dtype=np.float32)
         self.pair_group = [p.group for p in pairs]
         self.X = Xp
-        rows.append(Xp)
         self.n_points = len(points)
         self.points = points
 
