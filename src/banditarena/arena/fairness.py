@@ -97,9 +97,19 @@ def fairness_section(store: RunStore) -> tuple[str, Any, list[Any]] | None:
     res = stored_fairness(store)
     if not res:
         return None
+    import pandas as pd
+
     df = fairness_table(res)
-    for c in ("flip_rate", "flip_ci_low", "flip_ci_high"):
-        df[c] = df[c].map(lambda v: f"{100 * v:.1f}%" if not math.isnan(v) else "-")
-    for c in ("score_shift", "shift_ci_low", "shift_ci_high"):
-        df[c] = df[c].map(lambda v: f"{v:.3f}" if not math.isnan(v) else "-")
+
+    def ci(v: float, lo: float, hi: float, pct: bool) -> str:
+        if math.isnan(v):
+            return "-"
+        return f"{100 * v:.1f}% ({100 * lo:.1f}-{100 * hi:.1f}%)" if pct else f"{v:.3f} ({lo:.3f}-{hi:.3f})"
+
+    df = pd.DataFrame({
+        "judge": df["judge"], "attribute": df["attribute"], "items": df["items"], "flips": df["flips"],
+        "flip rate (95% CI)": [ci(*r, True) for r in zip(df["flip_rate"], df["flip_ci_low"], df["flip_ci_high"])],
+        "mean abs. score shift (95% CI)": [ci(*r, False) for r in zip(df["score_shift"], df["shift_ci_low"],
+                                                                    df["shift_ci_high"])],
+    })
     return ("Judge fairness audit: counterfactual demographic swaps (flip rate, 95% CI)", df, [])
