@@ -3,9 +3,7 @@ shown; a rejected or missing one falls back to the template, and the reason is k
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +12,7 @@ import pytest
 from banditarena.curriculum.hints import HintService, clean_hint, gives_away, hint_trial
 from banditarena.curriculum.items import Item
 from banditarena.curriculum.readability import flesch_kincaid_grade, reading_grade, syllables, syllables_rule
-from banditarena.curriculum.safety import FlywheelFilterScorer, check_texts, default_safety_scorer
+from banditarena.curriculum.safety import check_texts, default_safety_scorer
 
 ITEM = Item("add-3/x", "add-3", "47 + 38 = ?", 85.0, "47 + 38 = 85.")
 TEMPLATE = "Add the ones first."
@@ -127,17 +125,13 @@ def test_a_broken_scorer_lets_nothing_through():
     assert res[0].verdict == "uncertain" and "model file missing" in res[0].categories["scorer_error"]
 
 
-def test_default_scorer_uses_banditarena_safety_when_it_exists(monkeypatch):
-    assert isinstance(default_safety_scorer(), FlywheelFilterScorer) or "banditarena.safety" in sys.modules
-    fake = types.ModuleType("banditarena.safety")
-    fake.default_scorer = lambda: _Scorer("safe")
-    monkeypatch.setitem(sys.modules, "banditarena.safety", fake)
-    assert isinstance(default_safety_scorer(), _Scorer)
+def test_the_default_scorer_is_the_projects_safety_scorer():
+    from banditarena.safety import default_scorer
 
-
-def test_flywheel_adapter_reports_categories():
-    res = FlywheelFilterScorer().score(["add the ones", "email me: kid@gmail.com"])
-    assert res[0].verdict == "safe" and res[1].verdict == "unsafe" and "pii" in res[1].categories
+    scorer = default_safety_scorer()
+    assert type(scorer) is type(default_scorer())
+    res = check_texts(scorer, ["Add the ones first, then the tens.", "email me: kid@gmail.com"])
+    assert res[0].verdict == "safe" and res[1].verdict == "unsafe" and res[1].categories
 
 
 def test_template_hints_of_the_built_in_curricula_are_safe_and_readable(arith):
@@ -147,7 +141,7 @@ def test_template_hints_of_the_built_in_curricula_are_safe_and_readable(arith):
     curricula = [arith]
     if (data_dir() / "gsm8k" / "train.jsonl").exists():
         curricula.append(load_curriculum("gsm8k"))
-    scorer = FlywheelFilterScorer()
+    scorer = default_safety_scorer()
     for cur in curricula:
         for a in cur.activities:
             assert scorer.score([a.hint])[0].verdict == "safe"

@@ -78,11 +78,20 @@ def leaderboard_cmd(
 def audit(
     run_dir: Path = typer.Argument(..., help="Run directory."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    fairness: bool = typer.Option(False, "--fairness", help="Also run the counterfactual demographic fairness audit "
+                                  "(judges the sampled battles again with names/gender/nationality/religion swapped)."),
+    fairness_items: int = typer.Option(40, help="Battles sampled for the fairness audit."),
+    seed: int = typer.Option(0, help="Seed of the fairness sample and injected attributes."),
 ) -> None:
-    """Judge bias audit: position-flip rate, first-position win rate, length bias, invalid rate."""
+    """Judge bias audit: position-flip rate, first-position win rate, length bias, invalid rate (+ fairness)."""
     from banditarena.report.run import run_audit
 
     res = run_audit(run_dir)
+    if fairness:
+        from banditarena.cli.safety import print_fairness
+
+        fres = print_fairness(run_dir, fairness_items, seed, quiet=as_json)
+        res = {j: {**a, "fairness": fres} if j == fres["judge"] else a for j, a in res.items()}
     if as_json:
         typer.echo(json.dumps(res, indent=2, default=float))
         return

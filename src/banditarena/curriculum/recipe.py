@@ -10,26 +10,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from banditarena.config import EndpointConfig
+from banditarena.config import EndpointConfig, Model
 from banditarena.errors import ConfigError
 
+# the tutoring policies: the curriculum's own (zpdes, expert, mastery) and the bandit core's by their
+# registry names (random is the core's "uniform")
 POLICY_KIND = Literal["zpdes", "expert", "mastery", "random", "exp3", "thompson", "ucb1"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class PopulationSpec(_Model):
+class PopulationSpec(Model):
     name: str
     learner: Literal["bkt", "irt"] = "bkt"
     mix: dict[str, float]                       # profile -> share
     n_learners: int | None = Field(None, ge=1)  # default: simulate.n_learners
 
 
-class PolicySpec(_Model):
+class PolicySpec(Model):
     name: str | None = None                     # default: the kind
     kind: POLICY_KIND
     params: dict[str, Any] = Field(default_factory=dict)
@@ -39,7 +37,7 @@ class PolicySpec(_Model):
         return self.name or self.kind
 
 
-class SimulateSpec(_Model):
+class SimulateSpec(Model):
     n_learners: int = Field(1000, ge=1)
     n_steps: int = Field(300, ge=1)
     workers: int | None = Field(None, ge=1)      # processes (default: CPU cores)
@@ -67,7 +65,7 @@ class SimulateSpec(_Model):
         return self
 
 
-class HintSpec(_Model):
+class HintSpec(Model):
     enabled: bool = True
     endpoint: EndpointConfig = Field(default_factory=EndpointConfig)  # the embedded SmolLM2 by default
     max_tokens: int = Field(60, ge=1, le=512)
@@ -77,7 +75,7 @@ class HintSpec(_Model):
     grade_margin: float = Field(0.0, ge=0.0)     # allowed reading grade above the learner's grade
 
 
-class ServeSpec(_Model):
+class ServeSpec(Model):
     policy: PolicySpec = Field(default_factory=lambda: PolicySpec(kind="zpdes"))
     db: str = "tutor.sqlite"                     # relative to the run directory
     host: str = "127.0.0.1"
@@ -85,7 +83,7 @@ class ServeSpec(_Model):
     grade: int | None = Field(None, ge=0, le=12)  # default reading grade of learners (default: curriculum's)
 
 
-class TutorRecipe(_Model):
+class TutorRecipe(Model):
     name: str
     seed: int = 0
     curriculum: str                              # built-in name (arith, gsm8k) or YAML path

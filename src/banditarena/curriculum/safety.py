@@ -2,9 +2,8 @@
 
 Any object with ``score(texts: list[str]) -> list[result]`` works, where ``result.verdict`` is ``"safe"``,
 ``"unsafe"`` or ``"uncertain"`` and ``result.categories`` maps a category to the reason. Only ``"safe"`` passes.
-The default is the project's safety scorer (``banditarena.safety.default_scorer()``) when that module exists;
-otherwise an adapter over the flywheel's offline filter (:class:`banditarena.flywheel.safety.DefaultSafetyFilter`:
-PII patterns and a toxicity word list), which can say "unsafe" but never more than "safe" about what it misses.
+The default is the project's safety scorer (``banditarena.safety.default_scorer()``): the trained offline
+classifier together with the PII word list, the same scorer that screens the flywheel's training data.
 """
 
 from __future__ import annotations
@@ -23,35 +22,11 @@ class SafetyScorer(Protocol):
     def score(self, texts: list[str]) -> list[Any]: ...
 
 
-class FlywheelFilterScorer:
-    """Adapter: the flywheel's ``check(text) -> (.ok, .reasons)`` filter as a scorer."""
-
-    def __init__(self, flt: Any = None) -> None:
-        if flt is None:
-            from banditarena.flywheel.safety import DefaultSafetyFilter
-
-            flt = DefaultSafetyFilter()
-        self.filter = flt
-        self.name = f"flywheel:{getattr(flt, 'name', type(flt).__name__)}"
-
-    def score(self, texts: list[str]) -> list[SafetyResult]:
-        out = []
-        for t in texts:
-            v = self.filter.check(t)
-            cats: dict[str, str] = {}
-            for r in v.reasons:
-                cat, _, why = str(r).partition(":")
-                cats[cat.strip() or "flagged"] = why.strip() or str(r)
-            out.append(SafetyResult("safe" if v.ok else "unsafe", cats))
-        return out
-
-
 def default_safety_scorer() -> Any:
-    """The project's safety scorer when ``banditarena.safety`` exists, else the flywheel filter adapter."""
-    try:
-        from banditarena.safety import default_scorer  # type: ignore[attr-defined]
-    except ImportError:
-        return FlywheelFilterScorer()
+    """The project's safety scorer, the one the flywheel screens training data with
+    (:func:`banditarena.safety.default_scorer`: the offline classifier and the PII word list)."""
+    from banditarena.safety import default_scorer
+
     return default_scorer()
 
 

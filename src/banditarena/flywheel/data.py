@@ -9,8 +9,14 @@
 Multi-turn battles: SFT trains on the winner's whole dialogue; a preference pair is formed on the first
 turn only, because later turns were asked in contexts that differ between the two models.
 
-Filters, each counted with its reason kept: the safety filter (default: offline PII + toxicity), MinHash
+Filters, each counted with its reason kept: safety (:mod:`banditarena.safety`; default: the offline trained
+classifier plus the word list's PII patterns) on the prompt and on both answers of every row, MinHash
 near-duplicate prompts, and decontamination against the evaluation test set by embedding nearest neighbours.
+An unsafe chosen (SFT: winner's) answer drops the row; an unsafe prompt drops it too unless
+``unsafe_prompts="keep"``; a prompt or chosen answer the scorer could not classify (``uncertain``: an LLM
+classifier down or unparsable) holds the row back (reason ``safety-uncertain``) until a rerun classifies it.
+An unsafe *rejected* answer keeps the row (preferring the safe answer is what the pair teaches) and is noted
+in its provenance.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from banditarena.config import Model
-from banditarena.flywheel.safety import DefaultSafetyFilter, SafetyFilter
 from banditarena.types import Battle, Generation, Message, Prompt
 
 if TYPE_CHECKING:
@@ -49,7 +54,7 @@ class Selection:
     dpo: list[dict[str, Any]] = field(default_factory=list)
     rm: list[dict[str, Any]] = field(default_factory=list)
     provenance: list[dict[str, Any]] = field(default_factory=list)  # one per kept row: kind, prompt, models, margin
-    excluded: list[dict[str, Any]] = field(default_factory=list)  # prompt_id, kind, reason
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # prompt_id, kind, reason (+ categories, example)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -57,8 +62,13 @@ class Selection:
         for e in self.excluded:
             key = e["reason"].split(":")[0]
             reasons[key] = reasons.get(key, 0) + 1
+        cats: dict[str, int] = {}
+        for e in self.excluded:
+            for c in e.get("categories") or {}:
+                cats[c] = cats.get(c, 0) + 1
         return {"sft": len(self.sft), "dpo": len(self.dpo), "rm": len(self.rm), "excluded": len(self.excluded),
-                "excluded_by_reason": reasons}
+                "excluded_by_reason": reasons, "excluded_by_category": cats,
+                "held_back_uncertain": reasons.get("safety-uncertain", 0)}
 
 
 def _dialogue(prompt: Prompt, turns: Sequence[str]) -> list[Message]:
@@ -99,15 +109,17 @@ def select_training_data(
     *,
     test_prompts: Sequence[Prompt] = (),
     embedder: Any = None,
-    safety: SafetyFilter | None = None,
+    safety: Any = None,
+    unsafe_prompts: str = "drop",
 ) -> Selection:
     """Mine SFT rows and preference pairs from ``battles`` (columns prompt_id, model_a, model_b, winner, margin).
 
     ``generations`` maps (contestant, prompt_id) to answers; ``targets`` names the target contestant(s).
+    ``safety``: a :class:`banditarena.safety.SafetyScorer` (or an old ``SafetyFilter`` with ``check``);
+    default: :func:`banditarena.safety.make_scorer` (offline classifier + word list).
     """
     cfg = cfg or SelectionConfig()
     targets = {targets} if isinstance(targets, str) else set(targets)
-    safety = safety or DefaultSafetyFilter()
     out = Selection()
     candidates: list[tuple[str, Prompt, dict[str, Any]]] = []  # kind, prompt, row parts
     for row in battles.to_dict("records"):
@@ -128,17 +140,13 @@ def select_training_data(
         if abs(m) >= cfg.dpo_margin and (m < 0 or not cfg.dpo_losses_only):
             candidates.append(("dpo", p, {**base, "chosen": gw.turns[0], "rejected": gl.turns[0]}))
 
-    # safety: the text that would be trained on (chosen answers and prompts) must pass
-    kept: list[tuple[str, Prompt, dict[str, Any]]] = []
-    for kind, p, info in candidates:
-        if cfg.safety:
-            texts = [*p.user_turns, *(info["turns"] if kind == "sft" else [info["chosen"]])]
-            reasons = [r for t in texts for r in safety.check(t).reasons]
-            if reasons:
-                out.excluded.append({"prompt_id": p.id, "kind": kind, "reason": f"safety: {'; '.join(reasons)}",
-                                     "filter": getattr(safety, "name", type(safety).__name__)})
-                continue
-        kept.append((kind, p, info))
+    # safety: prompts and both answers of every row are scored; see the module docstring for the rules
+    kept: list[tuple[str, Prompt, dict[str, Any]]] = candidates
+    if cfg.safety and candidates:
+        from banditarena.flywheel.safety_screen import screen
+
+        kept, excluded = screen(candidates, safety, unsafe_prompts=unsafe_prompts)
+        out.excluded.extend(excluded)
 
     # decontamination against the evaluation test set
     if cfg.decontaminate and test_prompts and kept:

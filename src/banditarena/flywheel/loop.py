@@ -148,6 +148,7 @@ class Flywheel:
             seed=recipe.seed, prompts={"policy": b.prompts.policy, "prior_strength": b.prompts.prior_strength})
         self.store: RunStore | None = None
         self._embedder: Any = None
+        self._safety: Any = None
 
     # ------------------------------------------------------------------ the loop
     async def arun(self) -> FlywheelResult:
@@ -234,7 +235,8 @@ class Flywheel:
         prefix = self.roster.target_name(it - 1)
         targets = {n for n in set(battles["model_a"]) | set(battles["model_b"]) if n.startswith(prefix)}
         sel = select_training_data(battles, prompts, gens, targets, self.recipe.selection, test_prompts=self.test,
-                                   embedder=self._get_embedder())
+                                   embedder=self._get_embedder(), safety=self._get_safety(),
+                                   unsafe_prompts=self.recipe.safety.unsafe_prompts)
         if self.train_enabled:
             trainer.check(it, model, sel)  # before the export overwrites data/it{i}
         export(sel, self.run_dir / "data" / f"it{it}")
@@ -255,6 +257,14 @@ class Flywheel:
             return FlywheelResult(summaries, empty, empty, decisions, self.warnings)
         elo, lb = evaluator.elo_table()
         return FlywheelResult(summaries, elo, lb, decisions, self.warnings)
+
+    def _get_safety(self) -> Any:
+        """The safety scorer of the recipe's ``safety:`` field (LLM classifiers behind the run store's cache)."""
+        if self._safety is None and self.recipe.selection.safety:
+            from banditarena.safety import make_scorer
+
+            self._safety = make_scorer(self.recipe.safety, store=self.store, base_dir=self.recipe.base_dir)
+        return self._safety
 
     def _get_embedder(self) -> Any:
         if self._embedder is None and self.recipe.selection.decontaminate:

@@ -21,6 +21,7 @@ from banditarena.config import (
     validate,
 )
 from banditarena.flywheel.data import SelectionConfig
+from banditarena.safety import SafetyConfig
 from banditarena.types import Contestant
 
 
@@ -103,6 +104,7 @@ class FlywheelRecipe(Model):
     battles_per_iteration: int = Field(64, ge=1)
     bandit: BanditConfig = BanditConfig()
     selection: SelectionConfig = SelectionConfig()
+    safety: SafetyConfig = SafetyConfig()  # the scorer of the selection's safety screen (selection.safety: on/off)
     training: TrainingConfig = TrainingConfig()
     user_simulator: UserSimulatorConfig | None = None
     eval: EvalConfig = EvalConfig()

@@ -134,6 +134,11 @@ def write_flywheel_report(run_dir: str | Path, result: FlywheelResult) -> Path:
         yield_png = plot_yield_per_arm(ypa, figs / "yield_per_arm.png")
         sections.append(("Bandit allocation: arm pulls over time", None, [pulls_png]))
         sections.append(("Data yield per arm", ypa, [yield_png]))
+    from banditarena.flywheel.safety_screen import exclusions_html
+
+    excl = exclusions_html(run_dir)
+    if excl:
+        sections.append(("Training data excluded by the safety screen", excl, []))
     store = RunStore(run_dir, create=False)
     battles = store.battles("eval", valid_only=True)
     wr = win_rate_matrix(battles[["model_a", "model_b", "winner"]])

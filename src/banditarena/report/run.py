@@ -68,5 +68,10 @@ def write_run_report(run_dir: str | Path, *, bootstrap: int = 100, seed: int = 0
         "unresolved failures": counts["unresolved_failures"],
         "bootstrap rounds": bootstrap,
     }
+    from banditarena.arena.fairness import fairness_section
+
+    fair = fairness_section(store)
+    if fair is not None:
+        sections = [*(sections or []), fair]
     return write_report(run_dir, title=title or f"banditarena: {meta['recipe']}", leaderboard=lb, winrate=wr,
                         audit=audit, sections=sections, meta=meta)
