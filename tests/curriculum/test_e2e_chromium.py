@@ -104,5 +104,5 @@ def test_a_child_learns_and_the_teacher_sees_it(chromium, server):
         assert "1 answers" in card.inner_text() and "accuracy 100%" in card.inner_text()
         assert card.locator("table.recent tr").count() == 2        # header + the one answer
         reasons = page.inner_text("#hints")
-        assert "Call me at 415-555-0199" in reasons and "safety unsafe: pii: phone number" in reasons
+        assert "Call me at 415-555-0199" in reasons and "safety unsafe: S7: pii: phone number" in reasons
         browser.close()

@@ -126,10 +126,10 @@ def test_a_broken_scorer_lets_nothing_through():
 
 
 def test_the_default_scorer_is_the_projects_safety_scorer():
-    from banditarena.safety import default_scorer
+    from banditarena.safety import make_scorer
 
     scorer = default_safety_scorer()
-    assert type(scorer) is type(default_scorer())
+    assert type(scorer) is type(make_scorer())
     res = check_texts(scorer, ["Add the ones first, then the tens.", "email me: kid@gmail.com"])
     assert res[0].verdict == "safe" and res[1].verdict == "unsafe" and res[1].categories
 

@@ -117,7 +117,7 @@ def test_hints_and_the_teacher_page(app_and_tutor):
     tmpl = tutor.curriculum.activities[tutor.curriculum.index[tutor.current("Eve")["activity"]]].hint
     assert _q(r.text, "hint") == f"Hint: {tmpl}"
     page = client.get("/teacher").text
-    assert "Eve" in page and "Call 415-555-0199" in page and "safety unsafe: pii: phone number" in page
+    assert "Eve" in page and "Call 415-555-0199" in page and "safety unsafe: S7: pii: phone number" in page
     assert re.search(r'class="tag zpd">decompose-1<', page)
     assert client.get("/api/learners/Eve").json()["answers"] == 1
     assert client.get("/api/learners/Nobody").status_code == 404

@@ -86,6 +86,8 @@ def test_recipe_safety_field_is_validated(tmp_path):
     base = {"target": {"name": "t", "backend": "replay", "path": "x.jsonl"}, "training": {"enabled": False},
             "opponents": [{"name": "o", "backend": "replay", "path": "y.jsonl"}]}
     p = tmp_path / "r.yaml"
+    for name in ("x.jsonl", "y.jsonl"):  # the replay files exist: only the safety field is at fault
+        (tmp_path / name).write_text("")
     p.write_text(json.dumps({**base, "safety": {"scorer": "cascade"}}))
     with pytest.raises(ConfigError, match="safety"):
         load_flywheel_recipe(p)

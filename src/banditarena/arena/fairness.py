@@ -28,7 +28,7 @@ SUMMARY_PREFIX = "fairness:summary:"
 
 def judge_of_run(run_dir: str | Path) -> Judge:
     """The judge a run was made with, rebuilt from its ``config.yaml``."""
-    from banditarena.arena.service import build_judge
+    from banditarena.judges import judge_from_config
     from banditarena.config import JudgeConfig, validate
 
     path = Path(run_dir) / "config.yaml"
@@ -39,7 +39,7 @@ def judge_of_run(run_dir: str | Path) -> Judge:
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: unreadable YAML ({exc})") from exc
     judge_cfg = validate(JudgeConfig, cfg.get("judge") or {}, f"{path}: judge")
-    return build_judge(judge_cfg, Path(run_dir))
+    return judge_from_config(judge_cfg, Path(run_dir))
 
 
 def audit_items(store: RunStore, n_items: int, seed: int) -> list[JudgeRequest]:
@@ -70,8 +70,9 @@ def run_fairness_audit(run_dir: str | Path, *, n_items: int = 40, seed: int = 0,
     unknown = [a for a in attributes if a not in ATTRIBUTES]
     if unknown:
         raise ConfigError(f"fairness attribute '{unknown[0]}' is unknown (known: {', '.join(ATTRIBUTES)})")
-    store = RunStore(run_dir, create=False)
+    RunStore(run_dir, create=False).close()  # it must exist (a reader says so in one line) ...
     judge = judge or judge_of_run(run_dir)
+    store = RunStore(run_dir)  # ... and the audit writes its judgments: the writer's lock
     items = audit_items(store, n_items, seed)
     res = fairness_audit(judge, items, attributes=attributes, seed=seed, cache=StateCache(store), progress=progress)
     jm = store.get_meta("judge_model") or getattr(judge, "model", None)

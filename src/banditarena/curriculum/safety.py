@@ -2,7 +2,7 @@
 
 Any object with ``score(texts: list[str]) -> list[result]`` works, where ``result.verdict`` is ``"safe"``,
 ``"unsafe"`` or ``"uncertain"`` and ``result.categories`` maps a category to the reason. Only ``"safe"`` passes.
-The default is the project's safety scorer (``banditarena.safety.default_scorer()``): the trained offline
+The default is the project's safety scorer (``banditarena.safety.make_scorer()``): the trained offline
 classifier together with the PII word list, the same scorer that screens the flywheel's training data.
 """
 
@@ -23,11 +23,12 @@ class SafetyScorer(Protocol):
 
 
 def default_safety_scorer() -> Any:
-    """The project's safety scorer, the one the flywheel screens training data with
-    (:func:`banditarena.safety.default_scorer`: the offline classifier and the PII word list)."""
-    from banditarena.safety import default_scorer
+    """The project's safety scorer, the one the flywheel screens training data with by default
+    (:func:`banditarena.safety.make_scorer`: the trained offline classifier together with the word list and
+    PII patterns: a text is unsafe if either says so)."""
+    from banditarena.safety import make_scorer
 
-    return default_scorer()
+    return make_scorer()
 
 
 def scorer_name(scorer: Any) -> str:
