@@ -103,3 +103,56 @@ def test_identity_carries_the_file_content_hash(tmp_path: Path) -> None:
     assert edited.identity() != a.identity() and edited.lookup(rec["uid"]).text == "edited"
     req = ChatRequest(rec["uid"], 0, [{"role": "user", "content": "q"}])
     assert edited.cache_key(req, Strategy()) != a.cache_key(req, Strategy())
+
+
+AE = DATA / "alpaca_eval" / "model_outputs"
+
+
+def test_alpaca_eval_outputs_match_by_instruction_text() -> None:
+    from banditarena.prompts import load_prompts
+
+    prompts = load_prompts("alpaca_eval")
+    rows = json.loads((AE / "claude.json").read_text())
+    assert len(prompts) == 805 and prompts[0].id == "alpaca_eval-0" and prompts[0].category == rows[0]["dataset"]
+    # the named set's references are the AlpacaEval 2.0 baseline's answers
+    base = json.loads((AE / "gpt4_1106_preview.json").read_text())
+    assert prompts[7].reference == base[7]["output"]
+    b = ReplayBackend("claude", AE)  # a folder of model_outputs: <model>.json is read alone
+    assert b.files == [AE / "claude.json"] and b.by_instruction and len(b.prompt_ids) == 805
+    # any id works: the answer is found by the instruction text of the request
+    reqs = [ChatRequest("whatever-id", 0, [{"role": "system", "content": "s"},
+                                             {"role": "user", "content": "  " + rows[5]["instruction"] + "\n"}]),
+            ChatRequest("alpaca_eval-x", 0, [{"role": "user", "content": "not an AlpacaEval instruction"}])]
+    ok, missing = b.complete(reqs, Strategy())
+    assert ok.text == rows[5]["output"]
+    assert not missing.ok and "claude.json" in missing.error and "alpaca_eval-x" in missing.error
+    b.check_prompts(prompts, "alpaca_eval")  # every entry answers a prompt of the set
+    with pytest.raises(DataError, match=r"claude\.json\[10\]: instruction .* is not in the first ten"):
+        b.check_prompts(prompts[:10], "the first ten")
+
+
+def test_alpaca_eval_single_file_alias_and_identity(tmp_path: Path) -> None:
+    rows = json.loads((AE / "vicuna-7b-v1.5.json").read_text())[:20]
+    f = tmp_path / "outs.json"
+    f.write_text(json.dumps(rows))
+    b = ReplayBackend("mine", f)  # one generator in the file: answers under any name
+    assert b.source_model == "vicuna-7b-v1.5" and b.lookup("p", text=rows[3]["instruction"]).text == rows[3]["output"]
+    rows[3]["output"] = "edited"
+    f.write_text(json.dumps(rows))
+    assert ReplayBackend("mine", f).identity() != b.identity()
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ('{"instruction": "a", "output": "b"}', r"outs\.json: an AlpacaEval outputs file must be a JSON list"),
+    ('[{"instruction": "a", "output": "b"}, {"instruction": "c", "generator": "m"}]',
+     r"outs\.json\[1\]: entry has no string 'output'"),
+    ('[{"output": "b"}]', r"outs\.json\[0\]: entry has no string 'instruction'"),
+    ('[1, 2]', r"outs\.json\[0\]: expected an object"),
+    ('[{"instruction": "a", "output": "b"},', r"outs\.json:1: invalid JSON"),
+])
+def test_bad_alpaca_eval_files_name_file_and_entry(tmp_path: Path, content: str, needle: str) -> None:
+    f = tmp_path / "outs.json"
+    f.write_text(content)
+    with pytest.raises(DataError, match=needle) as exc:
+        ReplayBackend("m", f)
+    assert "\n" not in str(exc.value)

@@ -40,6 +40,7 @@ def run_battles(
     prompts = load_pool(recipe.prompts, seed=recipe.seed, base_dir=recipe.base_dir)
     contestants = recipe.build_contestants()
     backends = contestant_backends(contestants, backends)
+    check_alpaca_outputs(backends, recipe.prompts, recipe.base_dir)
     judge = judge or judge_from_config(recipe.judge, recipe.base_dir)
     matches = schedule(prompts, [c.name for c in contestants], pairs=recipe.battle.pairs, baseline=recipe.battle.baseline)
     store = RunStore(run_dir)  # the writer's lock: a second process on this run directory stops here
@@ -56,6 +57,24 @@ def run_battles(
 
     store.set_meta("contestant_models", json.dumps({c.name: c.model for c in contestants}))
     return result, store
+
+
+def check_alpaca_outputs(backends: dict[str, Any], cfg: Any, base_dir: Path | None) -> None:
+    """Check every AlpacaEval outputs file of the replay contestants against the (whole, unselected) prompt
+    source: answers are matched by instruction text, so an entry whose instruction is not there would never
+    be used. Raises :class:`DataError` naming ``file[k]`` before anything is written."""
+    from banditarena.paths import resolve_path
+    from banditarena.prompts import load_prompts
+
+    full = None
+    for b in {id(b): b for b in backends.values()}.values():
+        if not getattr(b, "by_instruction", False):
+            continue
+        if full is None:
+            src = cfg.source
+            is_path = src.startswith("data:") or src.endswith((".jsonl", ".json", ".parquet")) or "/" in src
+            full = load_prompts(str(resolve_path(src, base_dir)) if is_path else src)
+        b.check_prompts(full, f"prompts.source '{cfg.source}'")
 
 
 def write_config(run_dir: str | Path, config: dict[str, Any]) -> None:

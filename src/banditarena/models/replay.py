@@ -1,10 +1,16 @@
 """Replay backend: a contestant whose answers are read from answer files instead of generated.
 
-Two formats are recognised, per file, from its first non-empty line:
+Three formats are recognised, per file (JSONL ones from their first non-empty line):
 
 * **Arena-Hard** ``model_answer``: ``{"uid", "model", "messages": [{"role": "user", ...},
   {"role": "assistant", "content": {"answer": "..."}}, ...]}`` (a plain string ``content`` is accepted too).
 * **FastChat** answer: ``{"question_id", "model_id", "choices": [{"index": 0, "turns": ["...", ...]}]}``.
+* **AlpacaEval** ``model_outputs.json`` (a ``.json`` file): a JSON list of ``{"instruction", "output",
+  "generator"}`` (``generator`` defaults to the file name). AlpacaEval files carry no ids: an answer is
+  matched by its instruction text (the request's last user turn, whitespace-trimmed), so any prompt set
+  holding the same instructions works (e.g. the named set ``alpaca_eval``). :meth:`ReplayBackend.check_prompts`
+  names the first entry whose instruction is not in a prompt set. A file that is not a JSON list, or an
+  entry without a string ``instruction``/``output``, raises :class:`DataError` ``"file[k]: ..."``.
 
 A request is matched by prompt id (``str(uid)`` / ``str(question_id)``) and turn index (the k-th assistant
 turn answers user turn k). If the exact id is absent, the part after the last ``/`` or ``:`` is tried, so
@@ -28,10 +34,16 @@ from typing import Any, ClassVar
 
 from banditarena.errors import DataError, ModelError
 from banditarena.models.base import Backend, ChatRequest
-from banditarena.types import Completion, Strategy
+from banditarena.types import Completion, Prompt, Strategy, stable_hash
 
 ARENA_HARD = "arena-hard"
 FASTCHAT = "fastchat"
+ALPACA_EVAL = "alpaca_eval"
+
+
+def instruction_key(text: str) -> str:
+    """The id an AlpacaEval answer is stored under: a hash of its whitespace-trimmed instruction."""
+    return "instruction:" + stable_hash(text.strip(), 24)
 
 
 @dataclass
@@ -100,8 +112,40 @@ def _parse_line(obj: Any, fmt: str | None, where: str) -> tuple[str, str, str, l
     return this, model, str(pid), turns, tokens
 
 
+def _alpaca_records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], int]]:
+    """AlpacaEval ``model_outputs.json``: yield (format, model, instruction key, [output], [0], entry index)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
+    if not isinstance(data, list):
+        raise DataError(f"{path}: an AlpacaEval outputs file must be a JSON list of "
+                        f"{{instruction, output, generator}} entries, got a JSON {type(data).__name__}")
+    if not data:
+        raise DataError(f"{path}: the AlpacaEval outputs list is empty")
+    for k, rec in enumerate(data):
+        where = f"{path}[{k}]"
+        if not isinstance(rec, dict):
+            raise DataError(f"{where}: expected an object with instruction and output, got {type(rec).__name__}")
+        instruction, output = rec.get("instruction"), rec.get("output")
+        if not isinstance(instruction, str) or not instruction.strip():
+            raise DataError(f"{where}: entry has no string 'instruction'")
+        if not isinstance(output, str):
+            raise DataError(f"{where}: entry has no string 'output'")
+        model = rec.get("generator")
+        model = model if isinstance(model, str) and model else path.stem
+        yield ALPACA_EVAL, model, instruction_key(instruction), [output], [0], k
+
+
 def _records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], int]]:
     """Yield (format, model, prompt id, turns, tokens, line number) for every record of one file."""
+    if path.suffix.lower() == ".json":
+        yield from _alpaca_records(path)
+        return
     fmt: str | None = None
     try:
         fh = path.open(encoding="utf-8")
@@ -122,9 +166,9 @@ def _records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], 
 
 def _answer_files(path: Path) -> list[Path]:
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix == ".jsonl")
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".jsonl", ".json"))
         if not files:
-            raise ModelError(f"replay: no .jsonl answer files in directory {path}")
+            raise ModelError(f"replay: no .jsonl or .json answer files in directory {path}")
         return files
     if path.is_file():
         return [path]
@@ -142,6 +186,11 @@ def replay_models(path: str | Path) -> dict[str, list[Path]]:
     return dict(sorted(found.items()))
 
 
+def _user_turn(messages: list[dict[str, str]], turn: int) -> str | None:
+    users = [m.get("content", "") for m in messages if m.get("role") == "user"]
+    return users[turn] if 0 <= turn < len(users) else (users[-1] if users else None)
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -151,12 +200,12 @@ def _sha256(path: Path) -> str:
 
 
 class ReplayBackend(Backend):
-    """Answers replayed from Arena-Hard ``model_answer`` or FastChat answer files.
+    """Answers replayed from Arena-Hard ``model_answer``, FastChat answer or AlpacaEval outputs files.
 
     Args:
-        model: the model whose answers to replay (``model`` / ``model_id`` field of the records).
-        path: one answer file, or a directory of ``*.jsonl`` answer files (``<dir>/<model>.jsonl`` is read
-            alone when it exists; otherwise every file is scanned for the model's records). A single file
+        model: the model whose answers to replay (``model`` / ``model_id`` / ``generator`` of the records).
+        path: one answer file, or a directory of ``*.jsonl``/``*.json`` answer files (``<dir>/<model>.jsonl``
+            or ``<dir>/<model>.json`` is read alone when it exists; otherwise every file is scanned). A single file
             that holds the answers of exactly one model answers under any ``model`` name (an alias, e.g.
             ``"reference"``); :attr:`source_model` then names the model recorded in the file.
     """
@@ -167,8 +216,9 @@ class ReplayBackend(Backend):
         super().__init__(model)
         root = Path(path)
         files = _answer_files(root)
-        if root.is_dir() and (root / f"{model}.jsonl").is_file():
-            files = [root / f"{model}.jsonl"]
+        own = [root / f"{model}{ext}" for ext in (".jsonl", ".json")] if root.is_dir() else []
+        if any(f.is_file() for f in own):
+            files = [next(f for f in own if f.is_file())]
         self.path = root
         self.answers: dict[str, _Answer] = {}
         self.files: list[Path] = []
@@ -205,15 +255,44 @@ class ReplayBackend(Backend):
             ident["source_model"] = self.source_model
         return ident
 
-    def lookup(self, prompt_id: str, turn: int = 0) -> Completion:
-        """The recorded answer to user turn ``turn`` of ``prompt_id``, or an error completion."""
+    @property
+    def by_instruction(self) -> bool:
+        """True for AlpacaEval outputs: answers are matched by instruction text, not by prompt id."""
+        return any(k.startswith("instruction:") for k in self.answers)
+
+    def check_prompts(self, prompts: list[Prompt], source: str = "the prompt set") -> None:
+        """Raise :class:`DataError` naming the first AlpacaEval entry whose instruction is not in ``prompts``.
+
+        Only AlpacaEval outputs are checked (their answers are matched by instruction text, so an entry
+        whose text differs from every prompt would silently never be used); other formats pass.
+        """
+        if not self.by_instruction:
+            return
+        known = {instruction_key(p.text) for p in prompts}
+        for f in self.files:
+            entries = json.loads(f.read_text(encoding="utf-8"))  # validated when the backend was built
+            for k, rec in enumerate(entries):
+                if instruction_key(rec["instruction"]) not in known:
+                    raise DataError(f"{f}[{k}]: instruction {rec['instruction'].strip()[:60]!r} is not in {source} "
+                                    f"({len(prompts)} prompts): the outputs must answer the same instructions")
+
+    def lookup(self, prompt_id: str, turn: int = 0, text: str | None = None) -> Completion:
+        """The recorded answer to user turn ``turn`` of ``prompt_id``, or an error completion.
+
+        ``text`` (the user turn) matches AlpacaEval answers, which are stored by instruction text.
+        """
         pid = str(prompt_id)
         ans = self.answers.get(pid)
         if ans is None:
             tail = re.split(r"[/:]", pid)[-1]
             ans = self.answers.get(tail) if tail != pid else None
+        if ans is None and text is not None:
+            ans = self.answers.get(instruction_key(text))
         where = ", ".join(str(f) for f in self.files)
         if ans is None:
+            if self.by_instruction:
+                return Completion(error=f"replay model '{self.model}': no answer to the instruction of prompt "
+                                        f"'{pid}' in {where}")
             return Completion(error=f"replay model '{self.model}': no answer for prompt '{pid}' in {where}")
         if not 0 <= turn < len(ans.turns):
             return Completion(
@@ -229,7 +308,24 @@ class ReplayBackend(Backend):
         progress: Callable[[int], None] | None = None,
     ) -> list[Completion]:
         """Look every request up (the strategy is ignored)."""
-        out = [self.lookup(r.prompt_id, r.turn) for r in requests]
+        out = [self.lookup(r.prompt_id, r.turn, _user_turn(r.messages, r.turn)) for r in requests]
         if progress is not None and out:
             progress(len(out))
         return out
+
+
+def alpaca_outputs(path: str | Path) -> dict[str, list[tuple[str, str]]]:
+    """AlpacaEval outputs: ``{model: [(instruction, output), ...]}`` in file order, from one ``.json`` file or
+    a folder of them (one model per file, named by ``generator``). Raises :class:`DataError` like the backend."""
+    root = Path(path)
+    files = sorted(p for p in root.iterdir() if p.suffix == ".json") if root.is_dir() else [root]
+    if not files:
+        raise DataError(f"{root}: no AlpacaEval .json outputs files")
+    out: dict[str, list[tuple[str, str]]] = {}
+    for f in files:
+        if not f.is_file():
+            raise DataError(f"{f}: file not found")
+        data = json.loads(f.read_text(encoding="utf-8")) if f.suffix == ".json" else None
+        for _fmt, model, _key, turns, _tok, k in _alpaca_records(f):
+            out.setdefault(model, []).append((data[k]["instruction"], turns[0]))  # type: ignore[index]
+    return out

@@ -8,8 +8,9 @@ Sources
     * a ``.jsonl`` / ``.json`` / ``.parquet`` path (``data:REL`` resolves under the shared data dir);
     * a ``datasets.Dataset`` / ``datasets.DatasetDict`` object, or a directory written by
       ``Dataset.save_to_disk``;
-    * a named shared set: ``mt_bench``, ``vicuna_bench``, ``arena_hard``, ``arena_bench_v1``,
-      ``gsm8k:train``, ``gsm8k:test`` (see :data:`NAMED_SETS`).
+    * a named shared set: ``mt_bench``, ``vicuna_bench``, ``arena_hard``, ``arena_bench_v1``, ``alpaca_eval``
+      (the 805 AlpacaEval instructions, read from the baseline's ``model_outputs.json``, whose answers become
+      the references), ``gsm8k:train``, ``gsm8k:test`` (see :data:`NAMED_SETS`).
 
 Record shapes (detected per record)
     * our own :class:`Prompt` dicts and chat rows ``{"messages": [...]}`` (OpenAI/TRL). Trailing assistant
@@ -17,7 +18,8 @@ Record shapes (detected per record)
     * FastChat / MT-Bench ``{"question_id", "category", "turns": [str, ...], "reference": [...]}``;
       ``turns`` may also hold ``{"content": ...}`` dicts (Arena-Hard v0.2 style);
     * ``{"prompt" | "instruction" | "question": str}``; ``prompt`` may also be a list of chat messages (TRL
-      conversational prompt); Alpaca's ``input`` is appended to ``instruction``;
+      conversational prompt); Alpaca's ``input`` is appended to ``instruction``; an AlpacaEval
+      ``model_outputs.json`` entry's ``output`` becomes the reference and its ``dataset`` the category;
     * Arena-Hard v0.1 ``{"uid", "category", "cluster", "prompt"}`` (the topic ``cluster`` is kept);
     * GSM8K ``{"question", "answer"}``: the reference is the number after ``####``, the worked solution is
       kept in ``meta["solution"]``.
@@ -79,6 +81,11 @@ NAMED_SETS: dict[str, NamedSet] = {
         "arena_bench_v1/question.jsonl",
         "arena_bench_v1/reference_answer_gpt-4.jsonl",
         description="early Arena-Hard draft, 300 prompts",
+    ),
+    "alpaca_eval": NamedSet(
+        "alpaca_eval/model_outputs/gpt4_1106_preview.json",
+        id_prefix="alpaca_eval-",
+        description="AlpacaEval, 805 instructions; reference: gpt4_1106_preview's answer (the AlpacaEval 2.0 baseline)",
     ),
     "gsm8k:train": NamedSet("gsm8k/train.jsonl", id_prefix="gsm8k-train-", category="math"),
     "gsm8k:test": NamedSet("gsm8k/test.jsonl", id_prefix="gsm8k-test-", category="math"),
@@ -578,6 +585,8 @@ def _record_to_prompt(
 
     cluster = rec.get("cluster")
     category = rec.get("category")
+    if category is None and "instruction" in rec and isinstance(rec.get("dataset"), str):
+        category = rec["dataset"]  # AlpacaEval: helpful_base, koala, oasst, selfinstruct, vicuna
     src_meta = rec.get("meta")
     if isinstance(src_meta, str):
         try:
