@@ -303,14 +303,17 @@ class Arena:
         by one, as they return."""
         from banditarena.judges import combine, is_retryable
 
-        ready = []
+        pairs = []
         for seq, m in matches:
             ga, gb = gens.get((m.model_a, m.prompt.id)), gens.get((m.model_b, m.prompt.id))
             if ga is None or gb is None:
                 result.skipped.append(f"battle skipped: no answer from {m.model_a if ga is None else m.model_b} on '{m.prompt.id}'")
                 continue
-            ab, ba = JudgeRequest(m.prompt, ga, gb), JudgeRequest(m.prompt, gb, ga)
-            ready.append((seq, m, ab, ba, self.judge.cache_key(ab), self.judge.cache_key(ba)))
+            pairs.append((seq, m, JudgeRequest(m.prompt, ga, gb), JudgeRequest(m.prompt, gb, ga)))
+        prepare = getattr(self.judge, "prepare", None)
+        if prepare is not None and pairs:
+            prepare([r for *_, ab, ba in pairs for r in (ab, ba)])  # e.g. a cascade's cheap scores, batched
+        ready = [(seq, m, ab, ba, self.judge.cache_key(ab), self.judge.cache_key(ba)) for seq, m, ab, ba in pairs]
         keys = [k for *_, k_ab, k_ba in ready for k in (k_ab, k_ba)]
         have = self.store.get_judgments(keys)
         uniq: dict[str, JudgeRequest] = {}

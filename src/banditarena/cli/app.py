@@ -59,16 +59,25 @@ def console() -> Any:
 
 
 def print_leaderboard(lb: Any, title: str = "Leaderboard") -> None:
+    """Rank, model, rating with its 95% CI and battles; with the style-controlled rating beside the raw one
+    when ``lb`` has the ``style_rating`` columns (:func:`banditarena.arena.style.leaderboard_with_style`)."""
     from rich.table import Table
 
-    t = Table(title=title)
-    for col in ("rank", "model", "rating", "95% CI", "battles"):
+    style = "style_rating" in lb.columns and lb["style_rating"].notna().any()
+    t = Table(title=title, caption="style-controlled: Bradley-Terry with answer length and markdown (headers, "
+              "lists, bold) as covariates" if style else None)
+    cols = ["rank", "model", "rating", "95% CI", *(["style-controlled (95% CI)", "style rank"] if style else []),
+            "battles"]
+    for col in cols:
         t.add_column(col, justify="left" if col == "model" else "right")
     for model, r in lb.sort_values("rating", ascending=False).iterrows():
+        extra = []
+        if style:
+            sr = r["style_rating"]
+            extra = ["-", "-"] if sr != sr else [
+                f"{sr:.1f} (-{sr - r['style_ci_low']:.1f}/+{r['style_ci_high'] - sr:.1f})", str(int(r["style_rank"]))]
         t.add_row(
             str(int(r["rank"])), str(model), f"{r['rating']:.1f}",
-            f"-{r['rating'] - r['ci_low']:.1f}/+{r['ci_high'] - r['rating']:.1f}", str(int(r["battles"])),
+            f"-{r['rating'] - r['ci_low']:.1f}/+{r['ci_high'] - r['rating']:.1f}", *extra, str(int(r["battles"])),
         )
     console().print(t)
-
-

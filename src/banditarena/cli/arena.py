@@ -22,7 +22,8 @@ def battle(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Run (or resume) an arena recipe: generate, judge both orders, store battles, print the leaderboard."""
-    from banditarena.arena.service import leaderboard, run_battles
+    from banditarena.arena.service import run_battles
+    from banditarena.arena.style import leaderboard_with_style
     from banditarena.config import load_recipe
 
     rec = load_recipe(recipe)
@@ -45,7 +46,8 @@ def battle(
                    f"{s['judge_failures']} judge failures); check the endpoints, then rerun to resume", err=True)
         raise typer.Exit(1)
     if s["battles"] - s["invalid"] > 0:
-        print_leaderboard(leaderboard(store, bootstrap=rec.leaderboard.bootstrap, seed=rec.seed, anchor=rec.leaderboard.anchor))
+        print_leaderboard(leaderboard_with_style(store, bootstrap=rec.leaderboard.bootstrap, seed=rec.seed,
+                                                 anchor=rec.leaderboard.anchor))
 
 
 @app.command("leaderboard")
@@ -58,16 +60,23 @@ def leaderboard_cmd(
     anchor: Optional[str] = typer.Option(None, help="MODEL=RATING anchor (default: mean 1000)."),
     tag: Optional[str] = typer.Option(None, help="Only battles of this recipe/iteration tag."),
 ) -> None:
-    """Bradley-Terry leaderboard with 95% bootstrap CIs, rank and battle counts."""
-    from banditarena.arena.service import leaderboard
+    """Bradley-Terry leaderboard with 95% bootstrap CIs, rank and battle counts, and the style-controlled
+    rating beside the raw one (answer length and markdown as covariates)."""
+    import math
+
+    from banditarena.arena.style import leaderboard_with_style
     from banditarena.config import parse_anchor
     from banditarena.store import RunStore
 
     parse_anchor(anchor)  # a bad anchor is one line, before the store is opened
     store = RunStore(run_dir, create=False)
-    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
+    lb = leaderboard_with_style(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
     if as_json:
-        rows = [{"model": m, **{k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()}} for m, r in lb.iterrows()]
+        def plain(v: object) -> object:
+            v = v.item() if hasattr(v, "item") else v
+            return None if isinstance(v, float) and math.isnan(v) else v
+
+        rows = [{"model": m, **{k: plain(v) for k, v in r.items()}} for m, r in lb.iterrows()]
         typer.echo(json.dumps(rows, indent=2))
     else:
         print_leaderboard(lb)

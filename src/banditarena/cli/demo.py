@@ -14,8 +14,9 @@ def packaged_recipe(name: str) -> Path:
 
 def run_arena_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
     """Offline arena: SmolLM2 strategies vs replayed GPT-4/GPT-3.5 answers; leaderboard + report."""
+    from banditarena.arena.service import run_battles
+    from banditarena.arena.style import leaderboard_with_style
     from banditarena.report.run import write_run_report
-    from banditarena.arena.service import leaderboard, run_battles
     from banditarena.cli.app import print_leaderboard
     from banditarena.config import load_recipe
 
@@ -23,7 +24,8 @@ def run_arena_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
     recipe = load_recipe(packaged_recipe("arena-demo.yaml"))
     result, store = run_battles(recipe, run_dir, progress=progress)
     print(f"{len(result.battles)} battles, {result.n_invalid} invalid, {result.n_inconsistent} inconsistent orders")
-    print_leaderboard(leaderboard(store, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed), "Offline arena (judge: MiniLM similarity to gpt-4-0613)")
+    print_leaderboard(leaderboard_with_style(store, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed),
+                      f"Offline arena (judge: {store.get_meta('judge')})")
     path = write_run_report(run_dir, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed)
     print(f"report: {path}  ({time.perf_counter() - t0:.0f} s)")
     return path

@@ -47,12 +47,12 @@ def audit_for_report(audit: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
 def write_run_report(run_dir: str | Path, *, bootstrap: int = 100, seed: int = 0, tag: str | None = None,
                      title: str | None = None, sections: list[Any] | None = None) -> Path:
     """``report.html`` for a run: leaderboard with CIs, CI plot, win-rate heatmap, bias audit."""
-    from banditarena.arena.service import leaderboard
+    from banditarena.arena.style import leaderboard_with_style, style_columns_for_report
     from banditarena.ratings import win_rate_matrix
     from banditarena.report import write_report
 
     store = RunStore(run_dir, create=False)
-    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed)
+    lb = style_columns_for_report(leaderboard_with_style(store, tag=tag, bootstrap=bootstrap, seed=seed))
     battles = store.battles(tag, valid_only=True)
     wr = win_rate_matrix(battles[["model_a", "model_b", "winner"]])
     audit = audit_for_report(run_audit(run_dir))

@@ -1,0 +1,99 @@
+"""Style-controlled ratings of a run: the raw Bradley-Terry leaderboard beside one that controls for style.
+
+A judge that prefers long, heavily formatted answers makes a model that only writes longer look better.
+:func:`leaderboard_with_style` fits, on the same valid battles, the contextual Bradley-Terry model of
+:func:`banditarena.ratings.fit_style_bt` (features: the normalised differences in answer length and in the
+numbers of markdown headers, list items and bold spans) and adds its ratings as ``style_rating``,
+``style_ci_low``, ``style_ci_high`` and ``style_rank`` columns. A gain that is only style shows as a raw
+gain with no style-controlled one. The answers come from the run's stored generations (all assistant
+turns of each answer, joined).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from banditarena.store import RunStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STYLE_COLUMNS = ("style_rating", "style_ci_low", "style_ci_high", "style_rank")
+
+
+def battles_with_texts(store: RunStore, tag: str | None = None) -> pd.DataFrame:
+    """Valid battles of a run with the two answers' texts (``response_a``/``response_b``)."""
+    battles = store.battles(tag, valid_only=True)
+    if battles.empty:
+        return battles.assign(response_a=[], response_b=[])
+    keys = sorted(set(battles["gen_a"].dropna()) | set(battles["gen_b"].dropna()))
+    gens = store.get_generations(keys)
+    text = {k: "\n\n".join(g.turns) for k, g in gens.items()}
+    out = battles.assign(response_a=battles["gen_a"].map(text), response_b=battles["gen_b"].map(text))
+    return out[out["response_a"].notna() & out["response_b"].notna()].reset_index(drop=True)
+
+
+def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int = 0, anchor: Any = None) -> Any:
+    """:func:`banditarena.ratings.fit_style_bt` on battles with texts; None when style cannot be fitted
+    (no battles with texts, or no style feature varies)."""
+    import numpy as np
+
+    from banditarena.ratings import STYLE_FEATURES, RatingsInputError, fit_style_bt
+    from banditarena.ratings.style import style_feature_matrix
+
+    if battles.empty:
+        return None
+    if not (style_feature_matrix(battles, STYLE_FEATURES).std(axis=0) > 1e-12).any():
+        return None
+    try:
+        return fit_style_bt(battles[["model_a", "model_b", "winner", "response_a", "response_b"]],
+                            bootstrap=bootstrap, seed=seed, anchor=anchor)
+    except (RatingsInputError, np.linalg.LinAlgError):
+        return None
+
+
+def leaderboard_with_style(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,
+                           anchor: str | None = None) -> pd.DataFrame:
+    """The run's raw leaderboard (:func:`banditarena.arena.service.leaderboard`) with the style-controlled
+    columns added (NaN when style cannot be fitted). ``df.attrs["style_coefficients"]`` holds the style
+    coefficients (feature -> logit effect of one standard deviation, with CI)."""
+    from banditarena.arena.service import leaderboard
+    from banditarena.config import parse_anchor
+
+    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
+    res = style_controlled(battles_with_texts(store, tag), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor))
+    return add_style_columns(lb, res)
+
+
+def add_style_columns(lb: pd.DataFrame, res: Any) -> pd.DataFrame:
+    """``lb`` with :data:`STYLE_COLUMNS` from a :class:`~banditarena.ratings.StyleControlResult` (or NaN)."""
+    import numpy as np
+
+    out = lb.copy()
+    if res is None:
+        for c in STYLE_COLUMNS:
+            out[c] = np.nan
+        out.attrs["style_coefficients"] = {}
+        return out
+    s = res.leaderboard
+    for c, src in zip(STYLE_COLUMNS, ("rating", "ci_low", "ci_high", "rank")):
+        out[c] = s[src].reindex(out.index)
+    out.attrs["style_coefficients"] = json.loads(res.coefficients.to_json(orient="index"))
+    return out
+
+
+
+
+def style_columns_for_report(lb: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard for the HTML report: the style-controlled rating as one formatted column
+    (``"1012 (−9/+11)"``) and its rank, instead of the four numeric style columns."""
+    from banditarena.report import format_rating_ci
+
+    out = lb.drop(columns=[c for c in STYLE_COLUMNS if c in lb.columns])
+    if "style_rating" in lb.columns and lb["style_rating"].notna().any():
+        dec = 0 if (lb["rating"].max() - lb["rating"].min()) >= 20 else 1
+        out["style_controlled_95_ci"] = [format_rating_ci(r, lo, hi, dec) for r, lo, hi in
+                                          zip(lb["style_rating"], lb["style_ci_low"], lb["style_ci_high"])]
+        out["style_rank"] = lb["style_rank"]
+    return out

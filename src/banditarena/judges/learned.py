@@ -1,0 +1,571 @@
+"""The learned offline judge: a small reward model scoring (instruction, answer) against a reference answer.
+
+What it computes
+    For an instruction ``q``, an answer ``a`` and a reference answer ``r`` to the same instruction (e.g. the
+    AlpacaEval baseline's or GPT-4's), a feature vector ``x(q, a, r)`` built from named blocks
+    (:data:`BLOCKS`) and a linear head give ``p = sigmoid(w . x + b)``: the predicted probability that a
+    GPT-4-class judge prefers ``a`` over ``r``. The head is trained on real judge labels
+    (:mod:`banditarena.judges.labels`) by :mod:`banditarena.judges.training`.
+
+    Judging relative to a reference matters: a regressor on an answer's own embedding learns which *model*
+    wrote it (its style), not whether it answers well; the overlap and cosine with a strong reference,
+    and the differences to it, carry what a judge rewards.
+
+Length control
+    Blocks named in ``FeatureSpec.controlled`` (default: ``length``) are seen at training but neutralised at
+    scoring: the answer is scored as if its length were the reference's. This is AlpacaEval's
+    length-controlled win rate applied inside the judge: the head learns how much the judge rewarded
+    length, and that part is removed from the score.
+
+Pointwise and content-addressed
+    Each (instruction, reference, answer) is scored once; :class:`LearnedJudge` keeps the scores keyed by the
+    judge identity and the three texts' hashes, so a pair (in both orders) and every other pairing of the
+    same answer reuse them: an all-pairs arena over 27 models x 805 instructions costs 27 x 805 scorings.
+    The two orders of a pair get the same two scores: the position-flip rate is 0 by construction.
+
+The artifact
+    Plain arrays (``.npz``, written deterministically) plus a JSON manifest (feature spec, embedder, head
+    settings, sha256 of every training file, label counts, seed, package version). Never pickle.
+    :func:`load_artifact` checks the format, the feature version this code computes and, when asked, the
+    feature blocks and embedder a recipe expects; a mismatch or a missing file is one line naming the file
+    and the command that rebuilds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import itertools
+import json
+import math
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from banditarena.errors import JudgeError
+from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.types import Generation, Judgment, stable_hash
+
+FEATURES_VERSION = "ref-features-1"
+"""Changes whenever a block's computation changes: an artifact trained on other features is refused."""
+
+ARTIFACT_FORMAT = "banditarena-learned-judge"
+DEFAULT_ARTIFACT = "judge-learned"
+"""Name of the artifact shipped as package data (``banditarena/data/judge-learned.{npz,json}``)."""
+REBUILD_HINT = "banditarena judge train src/banditarena/recipes/judge-learned.yaml"
+
+_WORD = re.compile(r"\w+")
+_CODE_FENCE = re.compile(r"```")
+_HEADER = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
+_BOLD = re.compile(r"\*\*[^*\n]+?\*\*|__[^_\n]+?__")
+_REFUSAL = re.compile(
+    r"\b(?:I'?m sorry|I am sorry|I apologi[sz]e|as an AI|I cannot|I can'?t|I'?m (?:not |un)able|I am (?:not |un)able)\b",
+    re.IGNORECASE,
+)
+
+#: Feature blocks: name -> (width, needs embeddings, description).
+BLOCKS: dict[str, tuple[int, bool, str]] = {
+    "overlap": (6, False, "word and bigram F1 / precision / recall of the answer against the reference"),
+    "coverage": (3, False, "share of the instruction's words the answer / the reference use, and the difference"),
+    "length": (3, False, "log words of the answer, of the reference, and their difference"),
+    "markdown": (8, False, "log counts of headers, list items, bold spans, code blocks; differences to the reference"),
+    "refusal": (3, False, "refusal/apology phrase at the start of the answer, of the reference, difference"),
+    "cosine": (4, True, "embedding cosines answer-reference, answer-instruction, reference-instruction, difference"),
+    "delta": (0, True, "answer embedding minus reference embedding (the embedder's width)"),
+}
+#: Columns of a controlled block set at scoring: (column, source column or None for 0).
+_CONTROL: dict[str, list[tuple[int, int | None]]] = {
+    "length": [(0, 1), (2, None)],
+    "markdown": [(0, None), (1, None), (2, None), (3, None), (4, None), (5, None), (6, None), (7, None)],
+    "refusal": [(0, 1), (2, None)],
+}
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def _prf(x: set[Any], y: set[Any]) -> list[float]:
+    inter = len(x & y)
+    p = inter / max(1, len(x))
+    r = inter / max(1, len(y))
+    return [2 * p * r / max(1e-9, p + r), p, r]
+
+
+def _markdown(text: str) -> list[float]:
+    return [math.log1p(len(_HEADER.findall(text))), math.log1p(len(_LIST.findall(text))),
+            math.log1p(len(_BOLD.findall(text))), math.log1p(len(_CODE_FENCE.findall(text)) // 2)]
+
+
+def lexical_blocks(q: str, a: str, r: str) -> dict[str, list[float]]:
+    """The text-only blocks of one (instruction, answer, reference) triple."""
+    wa, wr, wq = _words(a), _words(r), _words(q)
+    sa, sr, sq = set(wa), set(wr), set(wq)
+    overlap = _prf(sa, sr) + _prf(set(itertools.pairwise(wa)), set(itertools.pairwise(wr)))
+    cov = [len(sq & sa) / max(1, len(sq)), len(sq & sr) / max(1, len(sq))]
+    la, lr = math.log1p(len(wa)), math.log1p(len(wr))
+    ma, mr = _markdown(a), _markdown(r)
+    fa, fr = float(bool(_REFUSAL.search(a[:300]))), float(bool(_REFUSAL.search(r[:300])))
+    return {
+        "overlap": overlap,
+        "coverage": [*cov, cov[0] - cov[1]],
+        "length": [la, lr, la - lr],
+        "markdown": [*ma, *(x - y for x, y in zip(ma, mr))],
+        "refusal": [fa, fr, fa - fr],
+    }
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Which blocks make the feature vector, the embedder they use and which blocks are controlled."""
+
+    blocks: tuple[str, ...] = ("overlap", "coverage", "length", "markdown", "refusal", "cosine", "delta")
+    embedder: str = "all-MiniLM-L6-v2"
+    max_seq_length: int | None = None
+    controlled: tuple[str, ...] = ("length",)
+    version: str = FEATURES_VERSION
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in (*self.blocks, *self.controlled) if b not in BLOCKS]
+        if unknown:
+            raise ValueError(f"unknown feature block '{unknown[0]}' (known: {', '.join(BLOCKS)})")
+        bad = [b for b in self.controlled if b not in _CONTROL or b not in self.blocks]
+        if bad:
+            raise ValueError(f"controlled block '{bad[0]}' must be one of the blocks and one of {sorted(_CONTROL)}")
+        if not self.blocks:
+            raise ValueError("a feature spec needs at least one block")
+
+    @property
+    def needs_embeddings(self) -> bool:
+        return any(BLOCKS[b][1] for b in self.blocks)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["blocks"], d["controlled"] = list(self.blocks), list(self.controlled)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> FeatureSpec:
+        return cls(blocks=tuple(d["blocks"]), embedder=str(d["embedder"]), max_seq_length=d.get("max_seq_length"),
+                   controlled=tuple(d.get("controlled", ())), version=str(d.get("version", "")))
+
+
+class Featurizer:
+    """Computes feature matrices for a :class:`FeatureSpec`. Embeddings come from ``embedder`` (default: a
+    MiniLM :class:`~banditarena.prompts.embed.Embedder` with its on-disk cache, loaded on first use)."""
+
+    def __init__(self, spec: FeatureSpec, embedder: Any | None = None) -> None:
+        self.spec = spec
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Any:
+        if self._embedder is None:
+            from banditarena.models.hub import cache_dir
+            from banditarena.prompts.embed import Embedder
+
+            self._embedder = Embedder(model=self.spec.embedder, cache_dir=cache_dir() / "embeddings",
+                                      max_seq_length=self.spec.max_seq_length)
+        return self._embedder
+
+    def names(self, total: int | None = None) -> list[str]:
+        """Column names; ``total`` (the matrix width) sizes the embedding-wide ``delta`` block."""
+        fixed = sum(BLOCKS[b][0] for b in self.spec.blocks)
+        dim = max(0, (total or fixed) - fixed)
+        out: list[str] = []
+        for b in self.spec.blocks:
+            out.extend(f"{b}[{i}]" for i in range(BLOCKS[b][0] or dim))
+        return out
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        uniq = list(dict.fromkeys(texts))
+        vecs = np.asarray(self.embedder.encode(uniq), dtype=np.float32)
+        if vecs.ndim != 2 or vecs.shape[0] != len(uniq):
+            raise JudgeError(f"embedder '{self.spec.embedder}' returned shape {vecs.shape} for {len(uniq)} texts")
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        vecs = vecs / np.where(norms > 0, norms, 1.0)
+        row = {t: i for i, t in enumerate(uniq)}
+        return vecs[[row[t] for t in texts]]
+
+    def transform(self, instructions: Sequence[str], answers: Sequence[str], references: Sequence[str],
+                  *, control: bool = False, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Feature matrix (n, d). ``control=True`` neutralises the controlled blocks (scoring)."""
+        n = len(answers)
+        if not len(instructions) == n == len(references):
+            raise ValueError("instructions, answers and references must have the same length")
+        parts: list[np.ndarray] = []
+        lex = [lexical_blocks(q, a, r) for q, a, r in zip(instructions, answers, references)]
+        emb: dict[str, np.ndarray] = {}
+        if self.spec.needs_embeddings and n:
+            eq = self._encode(list(instructions))
+            ea = self._encode(list(answers))
+            er = self._encode(list(references))
+            ca, cq, crq = (ea * er).sum(1), (ea * eq).sum(1), (er * eq).sum(1)
+            emb = {"cosine": np.c_[ca, cq, crq, cq - crq], "delta": ea - er}
+        for b in self.spec.blocks:
+            if BLOCKS[b][1]:
+                block = emb[b].astype(np.float64) if n else np.zeros((0, BLOCKS[b][0]))
+            else:
+                block = np.asarray([row[b] for row in lex], dtype=np.float64).reshape(n, BLOCKS[b][0])
+            if control and b in self.spec.controlled:
+                block = block.copy()
+                for col, src in _CONTROL[b]:
+                    block[:, col] = 0.0 if src is None else block[:, src]
+            parts.append(block)
+        if progress:
+            progress(n)
+        return np.hstack(parts) if parts else np.zeros((n, 0))
+
+
+# ------------------------------------------------------------------------------------------------ the head
+
+
+@dataclass
+class LinearHead:
+    """``logit = ((x - mean) / scale) . coef + intercept[source]`` (soft-label logistic regression)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    coef: np.ndarray
+    intercepts: dict[str, float]
+    primary: str = "alpaca_eval"  # the source whose intercept scores answers ("P(beats the reference)")
+
+    def logit(self, X: np.ndarray, source: str | None = None) -> np.ndarray:
+        b = self.intercepts[source or self.primary]
+        return ((X - self.mean) / self.scale) @ self.coef + b
+
+    def proba(self, X: np.ndarray, source: str | None = None) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(X, source)))
+
+
+def fit_head(X: np.ndarray, y: np.ndarray, sources: Sequence[str], *, l2: float = 1.0,
+             weights: Mapping[str, float] | None = None, primary: str = "alpaca_eval") -> LinearHead:
+    """Soft-label logistic regression with one intercept per label source and an L2 penalty on ``coef``.
+
+    Minimises ``sum_i w_i * BCE(y_i, sigmoid(z_i)) / sum_i w_i + l2 / (2 n) * |coef|^2`` with L-BFGS, where
+    ``w_i`` is the weight of row i's source (sources weigh equally in total by default) and features are
+    standardised on the training rows. Deterministic: same inputs, same head.
+    """
+    from scipy.optimize import minimize
+
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    if n == 0:
+        raise JudgeError("no training labels left to fit the learned judge")
+    names = sorted(set(sources))
+    src = np.array([names.index(s) for s in sources])
+    counts = np.bincount(src, minlength=len(names)).astype(np.float64)
+    wmap = dict(weights or {})
+    w = np.array([wmap.get(names[k], 1.0) / counts[k] for k in src])
+    w = w / w.sum()
+    mean = X.mean(axis=0)
+    scale = X.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    Z = (X - mean) / scale
+    S = np.eye(len(names))[src]
+    lam = float(l2) / n
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        coef, b = theta[:d], theta[d:]
+        z = Z @ coef + S @ b
+        # BCE with soft targets, stably: log(1 + e^z) - y z
+        loss = float((w * (np.logaddexp(0.0, z) - y * z)).sum()) + 0.5 * lam * float(coef @ coef)
+        g = w * (0.5 * (1.0 + np.tanh(0.5 * z)) - y)
+        return loss, np.concatenate([Z.T @ g + lam * coef, S.T @ g])
+
+    res = minimize(fun, np.zeros(d + len(names)), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 5000, "gtol": 1e-8, "ftol": 1e-12})
+    coef, b = res.x[:d], res.x[d:]
+    return LinearHead(mean, scale, coef, {k: float(v) for k, v in zip(names, b)},
+                      primary if primary in names else names[0])
+
+
+# ---------------------------------------------------------------------------------------------- artifacts
+
+
+@dataclass
+class JudgeArtifact:
+    """A trained learned judge: its feature spec, head and manifest (provenance)."""
+
+    spec: FeatureSpec
+    head: LinearHead
+    manifest: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        sources = sorted(self.head.intercepts)
+        return {"mean": self.head.mean, "scale": self.head.scale, "coef": self.head.coef,
+                "intercepts": np.array([self.head.intercepts[s] for s in sources])}
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the arrays and the spec: what makes the scores (part of the judge identity)."""
+        h = hashlib.sha256(json.dumps(self.spec.to_dict(), sort_keys=True).encode())
+        for k, v in sorted(self.arrays().items()):
+            h.update(k.encode())
+            h.update(np.ascontiguousarray(v, dtype="<f8").tobytes())
+        h.update(json.dumps(sorted(self.head.intercepts), sort_keys=True).encode())
+        return h.hexdigest()
+
+
+def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
+    p = Path(path)
+    if p.suffix in (".npz", ".json"):
+        p = p.with_suffix("")
+    return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
+
+
+def packaged_artifact() -> Path:
+    """Prefix of the artifact shipped inside the package (``banditarena/data/judge-learned``)."""
+    return Path(str(resources.files("banditarena") / "data" / DEFAULT_ARTIFACT))
+
+
+def resolve_artifact(path: str | Path | None) -> Path:
+    """``None``/``"default"``/``"judge-learned"`` -> the packaged artifact; anything else -> that path."""
+    if path is None or str(path) in ("default", DEFAULT_ARTIFACT):
+        return packaged_artifact()
+    from banditarena.paths import resolve_path
+
+    return resolve_path(str(path))
+
+
+def _write_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """An ``.npz`` whose bytes depend only on the arrays (fixed zip timestamps), written atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arrays[name], dtype="<f8"), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+    tmp.replace(path)
+
+
+def save_artifact(art: JudgeArtifact, path: str | Path) -> tuple[Path, Path]:
+    """Write ``PATH.npz`` (arrays) and ``PATH.json`` (manifest). Returns both paths."""
+    npz, js = _artifact_paths(path)
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    _write_npz(npz, art.arrays())
+    manifest = {
+        **art.manifest,
+        "format": ARTIFACT_FORMAT,
+        "format_version": 1,
+        "features": art.spec.to_dict(),
+        "sources": sorted(art.head.intercepts),
+        "primary_source": art.head.primary,
+        "dim": int(art.head.coef.shape[0]),
+        "digest": art.digest,
+        "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
+    }
+    tmp = js.with_name(f".{js.name}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(js)
+    art.manifest, art.path = manifest, npz.with_suffix("")
+    return npz, js
+
+
+def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str] | None = None,
+                  expect_embedder: str | None = None, rebuild: str = REBUILD_HINT) -> JudgeArtifact:
+    """Load an artifact (``None``: the packaged one). Raises :class:`JudgeError` (one line naming the file
+    and ``rebuild``) when it is missing, unreadable, of another format or feature version, or when it was
+    trained with other feature blocks or another embedder than the recipe expects."""
+    prefix = resolve_artifact(path)
+    npz, js = _artifact_paths(prefix)
+    for f in (js, npz):
+        if not f.is_file():
+            raise JudgeError(f"{f}: learned-judge artifact not found; build it with `{rebuild}`")
+    try:
+        manifest = json.loads(js.read_text(encoding="utf-8"))
+        spec = FeatureSpec.from_dict(manifest["features"])
+        with np.load(npz, allow_pickle=False) as z:
+            arrays = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercepts")}
+        sources = list(manifest["sources"])
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise JudgeError(f"{js}: not a usable learned-judge artifact ({type(exc).__name__}: {exc}); "
+                         f"rebuild it with `{rebuild}`") from exc
+    if manifest.get("format") != ARTIFACT_FORMAT:
+        raise JudgeError(f"{js}: not a learned-judge manifest (format {manifest.get('format')!r}); rebuild it with `{rebuild}`")
+    if spec.version != FEATURES_VERSION:
+        raise JudgeError(f"{js}: trained on feature version '{spec.version}' but this banditarena computes "
+                         f"'{FEATURES_VERSION}'; rebuild it with `{rebuild}`")
+    if expect_blocks is not None and tuple(expect_blocks) != spec.blocks:
+        raise JudgeError(f"{js}: trained with feature blocks {list(spec.blocks)}, the recipe expects "
+                         f"{list(expect_blocks)}; rebuild it with `{rebuild}`")
+    if expect_embedder is not None and expect_embedder != spec.embedder:
+        raise JudgeError(f"{js}: trained with embedder '{spec.embedder}', the recipe expects '{expect_embedder}'; "
+                         f"rebuild it with `{rebuild}`")
+    d = arrays["coef"].shape[0]
+    if arrays["mean"].shape != (d,) or arrays["scale"].shape != (d,) or len(sources) != arrays["intercepts"].shape[0]:
+        raise JudgeError(f"{npz}: arrays do not match the manifest; rebuild it with `{rebuild}`")
+    head = LinearHead(arrays["mean"], arrays["scale"], arrays["coef"],
+                      {s: float(v) for s, v in zip(sources, arrays["intercepts"])},
+                      str(manifest.get("primary_source", sources[0])))
+    art = JudgeArtifact(spec, head, manifest, prefix)
+    if manifest.get("digest") and manifest["digest"] != art.digest:
+        raise JudgeError(f"{npz}: arrays do not match the manifest's digest (edited?); rebuild it with `{rebuild}`")
+    return art
+
+
+# --------------------------------------------------------------------------------------------- the judge
+
+
+class LearnedScorer:
+    """Pointwise scores ``P(answer beats the reference)`` with a content-addressed in-memory cache."""
+
+    def __init__(self, artifact: JudgeArtifact, embedder: Any | None = None) -> None:
+        self.artifact = artifact
+        self.featurizer = Featurizer(artifact.spec, embedder)
+        self._cache: dict[str, float] = {}
+        self.n_scored = 0  # triples actually featurised (cache misses)
+
+    def key(self, instruction: str, reference: str, answer: str) -> str:
+        return stable_hash([self.artifact.digest, instruction, reference, answer])
+
+    def score(self, instructions: Sequence[str], answers: Sequence[str], references: Sequence[str]) -> np.ndarray:
+        keys = [self.key(q, r, a) for q, a, r in zip(instructions, answers, references)]
+        todo = {k: i for i, k in enumerate(keys) if k not in self._cache}
+        if todo:
+            idx = list(todo.values())
+            X = self.featurizer.transform([instructions[i] for i in idx], [answers[i] for i in idx],
+                                          [references[i] for i in idx], control=True)
+            p = self.artifact.head.proba(X)
+            for k, v in zip(todo, p):
+                self._cache[k] = float(v)
+            self.n_scored += len(idx)
+        return np.array([self._cache[k] for k in keys])
+
+
+def _failed(judge: Judge, r: JudgeRequest, why: str, retryable: bool = False) -> Judgment:
+    from banditarena.judges.llm import RETRYABLE_PREFIX
+
+    return Judgment(judge=judge.name, prompt_id=r.prompt.id, first=r.first.contestant, second=r.second.contestant,
+                    ok=False, raw=why, error=(RETRYABLE_PREFIX + why) if retryable else why, attempts=0)
+
+
+class LearnedJudge(Judge):
+    """The learned offline judge (see the module docstring).
+
+    Parameters
+    ----------
+    artifact:
+        A path prefix (``PATH`` for ``PATH.npz`` + ``PATH.json``), ``None``/``"default"`` for the packaged
+        artifact, or a loaded :class:`JudgeArtifact`.
+    reference_contestant, references:
+        Where reference answers come from, as for the similarity judge: that contestant's answers (feed
+        them with :meth:`set_references`), a ``prompt_id -> text`` mapping, and otherwise ``Prompt.reference``.
+    scale:
+        Judgment scores are ``scale * P(answer beats the reference)`` (default 10, the LLM judges' range).
+    tie_margin:
+        Probability difference below which the two answers tie (default 0: only equal scores tie).
+    expect_blocks, expect_embedder:
+        What the recipe expects the artifact to have been trained with (checked at load).
+    """
+
+    batch_size = 512
+
+    def __init__(self, artifact: str | Path | JudgeArtifact | None = None, reference_contestant: str | None = None,
+                 *, references: Mapping[str, str] | None = None, embedder: Any | None = None,
+                 scale: float = 10.0, tie_margin: float = 0.0, name: str | None = None,
+                 expect_blocks: Sequence[str] | None = None, expect_embedder: str | None = None) -> None:
+        if tie_margin < 0 or scale <= 0:
+            raise ValueError("need tie_margin >= 0 and scale > 0")
+        self.artifact = artifact if isinstance(artifact, JudgeArtifact) else load_artifact(
+            artifact, expect_blocks=expect_blocks, expect_embedder=expect_embedder)
+        self.scorer = LearnedScorer(self.artifact, embedder)
+        self.reference_contestant = reference_contestant
+        self.references: dict[str, str] = dict(references or {})
+        self.scale = float(scale)
+        self.tie_margin = float(tie_margin)
+        self.name = name or "learned"
+        self.version = f"learned-1:{self.artifact.digest[:16]}"
+
+    def identity(self) -> dict[str, Any]:
+        return {**super().identity(), "scale": self.scale, "tie_margin": self.tie_margin,
+                "reference_contestant": self.reference_contestant}
+
+    def set_references(self, references: Mapping[str, str] | Iterable[Generation]) -> int:
+        """Add references: ``prompt_id -> text`` or generations (of ``reference_contestant`` when set)."""
+        n = 0
+        if isinstance(references, Mapping):
+            for pid, text in references.items():
+                self.references[str(pid)] = str(text)
+                n += 1
+            return n
+        for g in references:
+            if g.ok and (self.reference_contestant is None or g.contestant == self.reference_contestant):
+                self.references[g.prompt_id] = g.text
+                n += 1
+        return n
+
+    def reference_for(self, request: JudgeRequest) -> str | None:
+        return self.references.get(request.prompt.id) or request.prompt.reference
+
+    @staticmethod
+    def instruction_of(request: JudgeRequest) -> str:
+        turns = request.prompt.user_turns
+        return turns[-1] if turns else ""
+
+    def cache_key(self, request: JudgeRequest) -> str:
+        p = request.prompt
+        return stable_hash({"id": self.identity(), "messages": p.messages, "reference": self.reference_for(request),
+                            "first": request.first.turns, "second": request.second.turns})
+
+    def win_probabilities(self, requests: Sequence[JudgeRequest]) -> list[tuple[float, float] | None]:
+        """``(P(first beats ref), P(second beats ref))`` per request; None where it cannot be scored."""
+        rows: list[tuple[str, str, str]] = []
+        where: list[int] = []
+        for i, r in enumerate(requests):
+            ref = self.reference_for(r)
+            if ref and ref.strip() and r.first.ok and r.second.ok:
+                q = self.instruction_of(r)
+                rows += [(q, r.first.text, ref), (q, r.second.text, ref)]
+                where.append(i)
+        out: list[tuple[float, float] | None] = [None] * len(requests)
+        if rows:
+            p = self.scorer.score([q for q, _, _ in rows], [a for _, a, _ in rows], [x for _, _, x in rows])
+            for k, i in enumerate(where):
+                out[i] = (float(p[2 * k]), float(p[2 * k + 1]))
+        return out
+
+    def judge_batch(self, requests: list[JudgeRequest]) -> list[Judgment]:
+        from banditarena.judges.reference import _failed_generation
+
+        probs = self.win_probabilities(requests)
+        out: list[Judgment] = []
+        for r, pr in zip(requests, probs):
+            key = self.cache_key(r)
+            failed = _failed_generation(self, r, key)
+            if failed is not None:
+                out.append(failed)
+                continue
+            if pr is None:
+                why = f"prompt '{r.prompt.id}' has no reference answer" + (
+                    f" from '{self.reference_contestant}'" if self.reference_contestant else "")
+                out.append(_failed(self, r, why))
+                continue
+            pa, pb = pr
+            sa, sb = round(self.scale * pa, 6), round(self.scale * pb, 6)
+            if abs(pa - pb) < self.tie_margin:
+                sa = sb = round((sa + sb) / 2, 6)
+            why = f"learned judge: P(beats the reference) A {pa:.4f}, B {pb:.4f} (length-controlled)"
+            out.append(Judgment(judge=self.name, prompt_id=r.prompt.id, first=r.first.contestant,
+                                second=r.second.contestant, score_first=sa, score_second=sb, rationale=why,
+                                raw=json.dumps({"p_first": round(pa, 6), "p_second": round(pb, 6)}), ok=True,
+                                cache_key=key))
+        return out
+
+    async def ajudge(self, requests: list[JudgeRequest], progress: Callable[[int], None] | None = None) -> list[Judgment]:
+        out = await asyncio.to_thread(self.judge_batch, requests)
+        if progress and out:
+            progress(len(out))
+        return out

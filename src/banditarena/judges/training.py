@@ -1,0 +1,485 @@
+"""Training and honest validation of the learned judge: ``banditarena judge train`` / ``judge eval``.
+
+A training recipe (YAML, :class:`JudgeTrainRecipe`) names the label files, the feature blocks, the head's
+L2 strength and where the artifact goes. :func:`train` reads the labels (NaN and out-of-range ones counted
+and skipped), featurises them, fits the head on all of them and writes the artifact with a manifest that
+records the sha256 of every label file, the settings and the label counts. Seeded and deterministic: the
+same recipe and data give the same artifact.
+
+:func:`cross_validate` measures what the judge is worth on data it never saw, in three modes:
+
+* ``instruction``: K folds of AlpacaEval instructions (seeded); a model's answers to the instructions of
+  fold k are scored by a head trained on the other folds only (all label models);
+* ``model``: every model's answers are scored by a head trained without that model's labels and without
+  the labels of its aliases (e.g. arena_bench_v1's ``claude-1`` for AlpacaEval's ``claude``), on all
+  instructions;
+* ``both`` (the headline): fold x model, so no instruction and no model a score is given for was in the
+  head's training labels.
+
+Each mode scores every model of the validation outputs (27 AlpacaEval models), builds the all-pairs
+pointwise arena from those out-of-fold scores (:mod:`banditarena.judges.pointwise`) and compares its
+Bradley-Terry leaderboard with Chatbot Arena's human-vote Elo (``benchmarks.csv``), and the out-of-fold
+scores of the annotated models with GPT-4 Turbo's own labels.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from banditarena.errors import DataError
+from banditarena.judges.labels import (
+    ALPACA_EVAL,
+    ARENA_BENCH,
+    LabelSet,
+    alpaca_eval_labels,
+    arena_bench_labels,
+)
+from banditarena.judges.learned import FeatureSpec, Featurizer, JudgeArtifact, fit_head, save_artifact
+
+DEFAULT_ALIASES: dict[str, list[str]] = {
+    # AlpacaEval model -> arena_bench_v1 models that are the same model or the same model's other snapshot
+    "claude": ["claude-1"],
+    "claude-instant-1.2": ["claude-instant-1"],
+    "claude-2.1": ["claude-2"],
+    "gpt-3.5-turbo-0613": ["gpt-3.5-turbo", "gpt-3.5-turbo-1106"],
+    "gpt4_0613": ["gpt-4-0314"],
+    "gpt4_1106_preview": ["gpt-4-0314"],
+    "gpt-4-turbo-2024-04-09": ["gpt-4-0314"],
+    "vicuna-33b-v1.3": ["vicuna-33b-v1.3"],
+    "Mistral-7B-Instruct-v0.2": ["mistralai/Mistral-7B-Instruct-v0.1"],
+}
+MODES = ("instruction", "model", "both")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LabelsConfig(_Strict):
+    alpaca_eval: list[str] = ["data:alpaca_eval/annotations_gpt4_turbo"]  # files or folders of *.json
+    arena_bench_v1: list[str] = ["data:arena_bench_v1/model_judgment"]  # files or folders of *.jsonl
+    weights: dict[str, float] = {}  # total weight per source (default: equal)
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        for k, w in v.items():
+            if k not in (ALPACA_EVAL, ARENA_BENCH):
+                raise ValueError(f"unknown label source '{k}' (known: {ALPACA_EVAL}, {ARENA_BENCH})")
+            if not w > 0:
+                raise ValueError(f"weight of '{k}' must be > 0")
+        return v
+
+
+class FeaturesConfig(_Strict):
+    blocks: list[str] = list(FeatureSpec().blocks)
+    embedder: str = "all-MiniLM-L6-v2"
+    max_seq_length: int | None = Field(None, ge=8)
+    controlled: list[str] = ["length"]
+
+    def spec(self) -> FeatureSpec:
+        return FeatureSpec(blocks=tuple(self.blocks), embedder=self.embedder, max_seq_length=self.max_seq_length,
+                           controlled=tuple(self.controlled))
+
+    @field_validator("controlled")
+    @classmethod
+    def _spec_ok(cls, v: list[str], info: Any) -> list[str]:
+        FeatureSpec(blocks=tuple(info.data.get("blocks") or FeatureSpec().blocks), controlled=tuple(v))
+        return v
+
+
+class HeadConfig(_Strict):
+    l2: float = Field(1.0, ge=0)
+
+
+class ValidationConfig(_Strict):
+    folds: int = Field(5, ge=2, le=100)
+    outputs: str = "data:alpaca_eval/model_outputs"  # AlpacaEval outputs of the models to rank
+    reference: str = "gpt4_1106_preview"  # whose answers are the references
+    elo: str = "data:alpaca_eval/benchmarks.csv"
+    aliases: dict[str, list[str]] = DEFAULT_ALIASES
+    bootstrap: int = Field(100, ge=0)
+
+
+class JudgeTrainRecipe(_Strict):
+    name: str = "judge-learned"
+    seed: int = 0
+    labels: LabelsConfig = LabelsConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    head: HeadConfig = HeadConfig()
+    validation: ValidationConfig = ValidationConfig()
+    output: str = "../data/judge-learned"  # artifact path prefix, relative to the recipe's folder
+    base_dir: Path | None = Field(None, exclude=True)
+
+    def resolve(self, value: str) -> Path:
+        from banditarena.paths import resolve_path
+
+        return resolve_path(value, self.base_dir)
+
+
+def load_train_recipe(path: str | Path) -> JudgeTrainRecipe:
+    """Load and validate a learned-judge training recipe; errors name the file and the field."""
+    from banditarena.config import load_yaml, validate
+
+    data = load_yaml(path)
+    return validate(JudgeTrainRecipe, data, path, base_dir=Path(path).resolve().parent)
+
+
+# ------------------------------------------------------------------------------------------------- labels
+
+
+def _files(recipe: JudgeTrainRecipe, entries: list[str], suffix: str, field_name: str) -> list[Path]:
+    out: list[Path] = []
+    for e in entries:
+        p = recipe.resolve(e)
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.suffix == suffix)
+            if not found:
+                raise DataError(f"labels.{field_name}: no *{suffix} files in {p}")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise DataError(f"labels.{field_name}: {p} does not exist")
+    return out
+
+
+def load_labels(recipe: JudgeTrainRecipe) -> LabelSet:
+    """Every training label the recipe names (see :mod:`banditarena.judges.labels`)."""
+    labels = LabelSet()
+    if recipe.labels.alpaca_eval:
+        labels.extend(alpaca_eval_labels(_files(recipe, recipe.labels.alpaca_eval, ".json", "alpaca_eval")))
+    if recipe.labels.arena_bench_v1:
+        labels.extend(arena_bench_labels(_files(recipe, recipe.labels.arena_bench_v1, ".jsonl", "arena_bench_v1")))
+    if not len(labels):
+        raise DataError("the recipe's label files hold no usable labels")
+    return labels
+
+
+def _chunked_transform(featurizer: Featurizer, q: list[str], a: list[str], r: list[str], *, control: bool,
+                       progress: Callable[[str, int, int], None], stage: str, chunk: int = 512) -> np.ndarray:
+    progress(stage, 0, len(a))
+    parts = []
+    for s in range(0, len(a), chunk):
+        parts.append(featurizer.transform(q[s:s + chunk], a[s:s + chunk], r[s:s + chunk], control=control))
+        progress(stage, len(a[s:s + chunk]), len(a))
+    return np.vstack(parts) if parts else np.zeros((0, 0))
+
+
+# -------------------------------------------------------------------------------------------------- train
+
+
+@dataclass
+class TrainResult:
+    artifact: JudgeArtifact
+    labels: dict[str, Any]
+    npz: Path
+    manifest: Path
+    seconds: float
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("banditarena")
+    except Exception:  # noqa: BLE001 - not installed: no version to record
+        return "unknown"
+
+
+def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = None, progress: bool = True,
+          embedder: Any | None = None) -> TrainResult:
+    """Fit the learned judge on all of the recipe's labels and write its artifact (``out`` overrides
+    ``recipe.output``). Shows a progress bar while featurising (embeddings come from the on-disk cache)."""
+    from banditarena.arena.progress import rich_progress
+    from banditarena.types import stable_hash
+
+    if not isinstance(recipe, JudgeTrainRecipe):
+        recipe = load_train_recipe(recipe)
+    t0 = time.perf_counter()
+    labels = load_labels(recipe)
+    spec = recipe.features.spec()
+    featurizer = Featurizer(spec, embedder)
+    with rich_progress(progress) as prog:
+        X = _chunked_transform(featurizer, labels.instruction, labels.answer, labels.reference, control=False,
+                               progress=prog, stage="features")
+    head = fit_head(X, labels.y(), labels.source, l2=recipe.head.l2, weights=recipe.labels.weights)
+    emb_id = featurizer.embedder.identity() if spec.needs_embeddings and hasattr(featurizer.embedder, "identity") \
+        else {"model": spec.embedder}
+    manifest = {
+        "name": recipe.name,
+        "created_by": "banditarena judge train",
+        "banditarena_version": _package_version(),
+        "seed": recipe.seed,
+        "settings": {"head": recipe.head.model_dump(), "label_weights": recipe.labels.weights},
+        "embedder": emb_id,
+        "data": dict(sorted(labels.files.items())),
+        "labels": labels.summary(),
+        "recipe_sha": stable_hash(recipe.model_dump(mode="json", exclude={"output"}), 16),
+        "feature_names": featurizer.names(total=int(X.shape[1])),
+    }
+    art = JudgeArtifact(spec, head, manifest)
+    target = Path(out) if out is not None else recipe.resolve(recipe.output)
+    npz, js = save_artifact(art, target)
+    return TrainResult(art, labels.summary(), npz, js, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+
+def arena_elo(path: str | Path) -> pd.Series:
+    """Chatbot Arena Elo per model from AlpacaEval's ``benchmarks.csv``: the April 18, 2024 column, and the
+    Feb 2, 2024 column for the models the April column leaves blank (14 of the 27)."""
+    p = Path(path)
+    try:
+        df = pd.read_csv(p)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{p}: cannot read the benchmarks table ({exc})") from exc
+    cols = {" ".join(str(c).split()): c for c in df.columns}
+    apr, feb = cols.get("Arena Elo [April 18, 2024]"), cols.get("Arena Elo [Feb 2, 2024]")
+    if apr is None or "Model" not in df.columns:
+        raise DataError(f"{p}: no 'Model' and 'Arena Elo [April 18, 2024]' columns")
+    elo = df[apr] if feb is None else df[apr].fillna(df[feb])
+    out = pd.Series(elo.to_numpy(dtype=float), index=df["Model"].astype(str), name="arena_elo").dropna()
+    return out.sort_values(ascending=False)
+
+
+@dataclass
+class ArenaData:
+    """The validation arena: every model's answers to the same instructions, and the references."""
+
+    instructions: list[str]
+    references: list[str]
+    answers: dict[str, list[str]]  # model -> answers aligned with ``instructions`` ("" when missing)
+    missing: dict[str, int] = field(default_factory=dict)
+    reference_model: str = ""
+
+
+def load_arena_data(recipe: JudgeTrainRecipe) -> ArenaData:
+    from banditarena.judges.annotations import text_key
+    from banditarena.models.replay import alpaca_outputs
+
+    outs = alpaca_outputs(recipe.resolve(recipe.validation.outputs))
+    ref = recipe.validation.reference
+    if ref not in outs:
+        raise DataError(f"validation.reference '{ref}' has no outputs in {recipe.validation.outputs} "
+                        f"(models: {', '.join(sorted(outs)[:8])} ...)")
+    instructions = [q for q, _ in outs[ref]]
+    references = [a for _, a in outs[ref]]
+    pos = {text_key(q): i for i, q in enumerate(instructions)}
+    answers: dict[str, list[str]] = {}
+    missing: dict[str, int] = {}
+    for m, rows in outs.items():
+        col = [""] * len(instructions)
+        got = 0
+        for q, a in rows:
+            k = pos.get(text_key(q))
+            if k is not None:
+                col[k] = a
+                got += 1
+        answers[m] = col
+        if got < len(instructions):
+            missing[m] = len(instructions) - got
+    return ArenaData(instructions, references, answers, missing, ref)
+
+
+@dataclass
+class ModeResult:
+    mode: str
+    scores: dict[str, np.ndarray]  # model -> out-of-fold P(beats the reference) per instruction
+    leaderboard: pd.DataFrame
+    metrics: dict[str, float]
+    fits: int
+
+
+@dataclass
+class CVResult:
+    modes: dict[str, ModeResult]
+    elo: pd.Series
+    labels: dict[str, Any]
+    arena: ArenaData
+    seconds: float
+    length_bias: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def table(self) -> pd.DataFrame:
+        rows = []
+        for name, r in self.modes.items():
+            rows.append({"mode": name, **{k: v for k, v in r.metrics.items()}, "fits": r.fits})
+        return pd.DataFrame(rows).set_index("mode")
+
+
+def _fold_of(groups: list[str], folds: int, seed: int) -> dict[str, int]:
+    uniq = sorted(set(groups))
+    perm = np.random.default_rng(seed).permutation(len(uniq))
+    return {g: int(perm[k] % folds) for k, g in enumerate(uniq)}
+
+
+def label_metrics(scores: dict[str, np.ndarray], arena: ArenaData, labels: LabelSet) -> dict[str, float]:
+    """Out-of-fold scores of the annotated models against GPT-4 Turbo's own labels (AlpacaEval rows)."""
+    from scipy.stats import spearmanr
+
+    from banditarena.judges.annotations import text_key
+
+    pos = {text_key(q): i for i, q in enumerate(arena.instructions)}
+    by_model: dict[str, dict[int, float]] = {}
+    for q, m, y, s in zip(labels.instruction, labels.model, labels.target, labels.source):
+        if s == ALPACA_EVAL and m in scores and text_key(q) in pos:
+            by_model.setdefault(m, {})[pos[text_key(q)]] = y
+    agree = n = 0
+    base_agree = 0
+    pair_ok = pair_n = 0
+    pred_wr, true_wr = [], []
+    for m, ys in by_model.items():
+        idx = np.array(sorted(ys))
+        y = np.array([ys[i] for i in idx])
+        p = scores[m][idx]
+        keep = np.abs(y - 0.5) > 1e-9
+        agree += int(((p[keep] > 0.5) == (y[keep] > 0.5)).sum())
+        base_agree += int((y[keep] < 0.5).sum())
+        n += int(keep.sum())
+        pred_wr.append(float(np.mean(p)))
+        true_wr.append(float(np.mean(y)))
+    models = sorted(by_model)
+    for a_i, a in enumerate(models):
+        for b in models[a_i + 1:]:
+            common = sorted(set(by_model[a]) & set(by_model[b]))
+            if not common:
+                continue
+            ya = np.array([by_model[a][i] for i in common])
+            yb = np.array([by_model[b][i] for i in common])
+            dp = scores[a][common] - scores[b][common]
+            sure = np.abs(ya - yb) > 0.1
+            pair_ok += int((np.sign(dp[sure]) == np.sign(ya[sure] - yb[sure])).sum())
+            pair_n += int(sure.sum())
+    return {
+        "label_agreement": agree / max(1, n),
+        "label_agreement_always_reference": base_agree / max(1, n),
+        "within_instruction_pair_accuracy": pair_ok / max(1, pair_n),
+        "annotated_winrate_spearman": float(spearmanr(pred_wr, true_wr).statistic) if len(models) > 2 else math.nan,
+    }
+
+
+def arena_metrics(lb: pd.DataFrame, elo: pd.Series) -> dict[str, float]:
+    from banditarena.ratings import agreement_with_ci, kendall, separability, spearman
+
+    ref = pd.DataFrame({"rating": elo})
+    common = [m for m in lb.index if m in elo.index]
+    return {"models": float(len(common)), "spearman": spearman(lb, ref), "kendall": kendall(lb, ref),
+            "agreement_with_ci": agreement_with_ci(lb, ref), "separability": separability(lb.loc[common])}
+
+
+def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, ...] = MODES, progress: bool = True,
+                   embedder: Any | None = None, tie: float = 0.0) -> CVResult:
+    """Grouped cross-validation of the recipe's learned judge (see the module docstring)."""
+    from banditarena.arena.progress import rich_progress
+    from banditarena.judges.annotations import text_key
+    from banditarena.judges.pointwise import pointwise_leaderboard
+
+    if not isinstance(recipe, JudgeTrainRecipe):
+        recipe = load_train_recipe(recipe)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise DataError(f"unknown validation mode '{unknown[0]}' (known: {', '.join(MODES)})")
+    t0 = time.perf_counter()
+    labels = load_labels(recipe)
+    arena = load_arena_data(recipe)
+    elo = arena_elo(recipe.resolve(recipe.validation.elo))
+    spec = recipe.features.spec()
+    featurizer = Featurizer(spec, embedder)
+    models = sorted(arena.answers)
+    n = len(arena.instructions)
+    with rich_progress(progress) as prog:
+        X_lab = _chunked_transform(featurizer, labels.instruction, labels.answer, labels.reference, control=False,
+                                   progress=prog, stage="labels")
+        q_all = [q for _ in models for q in arena.instructions]
+        a_all = [a for m in models for a in arena.answers[m]]
+        r_all = [r for _ in models for r in arena.references]
+        X_ar = _chunked_transform(featurizer, q_all, a_all, r_all, control=True, progress=prog, stage="arena")
+    X_arena = {m: X_ar[k * n:(k + 1) * n] for k, m in enumerate(models)}
+    empty = {m: np.array([not a.strip() for a in arena.answers[m]]) for m in models}
+    y = labels.y()
+    src = np.array(labels.source)
+    lab_model = np.array(labels.model)
+    fold = _fold_of([text_key(q) for q in arena.instructions], recipe.validation.folds, recipe.seed)
+    inst_fold = np.array([fold[text_key(q)] for q in arena.instructions])
+    lab_fold = np.array([fold.get(text_key(q), -1) if s == ALPACA_EVAL else -1
+                         for q, s in zip(labels.instruction, labels.source)])
+    label_models = set(labels.model)
+    aliases = recipe.validation.aliases
+    results: dict[str, ModeResult] = {}
+    for mode in modes:
+        scores = {m: np.full(n, np.nan) for m in models}
+        fits = 0
+        folds = range(recipe.validation.folds) if mode in ("instruction", "both") else [None]
+        groups: dict[frozenset[str], list[str]] = {}
+        for m in models:
+            excl = frozenset(({m} | set(aliases.get(m, []))) & label_models) if mode in ("model", "both") \
+                else frozenset()
+            groups.setdefault(excl, []).append(m)
+        for k in folds:
+            test = np.ones(n, dtype=bool) if k is None else inst_fold == k
+            for excl, members in groups.items():
+                keep = ~np.isin(lab_model, list(excl)) if excl else np.ones(len(y), dtype=bool)
+                if k is not None:
+                    keep &= lab_fold != k
+                head = fit_head(X_lab[keep], y[keep], src[keep].tolist(), l2=recipe.head.l2,
+                                weights=recipe.labels.weights)
+                fits += 1
+                for m in members:
+                    scores[m][test] = head.proba(X_arena[m][test])
+        for m in models:
+            scores[m][empty[m]] = np.nan  # no answer: no battle
+        lb = pointwise_leaderboard(scores, tie=tie, bootstrap=recipe.validation.bootstrap, seed=recipe.seed)
+        metrics = {**arena_metrics(lb, elo), **label_metrics(scores, arena, labels)}
+        results[mode] = ModeResult(mode, scores, lb, metrics, fits)
+    out = CVResult(results, elo, labels.summary(), arena, time.perf_counter() - t0)
+    if "both" in results:
+        out.length_bias = length_bias(results["both"].scores, arena, labels)
+    return out
+
+
+def _longer_wins(len_a: np.ndarray, len_b: np.ndarray, a_wins: np.ndarray, decided: np.ndarray) -> float:
+    keep = decided & (len_a != len_b)
+    if not keep.any():
+        return math.nan
+    return float(((len_a > len_b) == a_wins)[keep].mean())
+
+
+def length_bias(scores: dict[str, np.ndarray], arena: ArenaData, labels: LabelSet) -> dict[str, dict[str, float]]:
+    """Length bias of GPT-4 Turbo's labels and of the judge's out-of-fold scores on the same pairs (each
+    annotated model's answer against the reference): the share of pairs won by the longer answer and the
+    slope of a logistic regression of "the answer wins" on the normalised length difference."""
+    from banditarena.judges.annotations import text_key
+    from banditarena.judges.audit import logistic_fit
+
+    pos = {text_key(q): i for i, q in enumerate(arena.instructions)}
+    la, lr, yj, pj = [], [], [], []
+    for q, m, a, r, y, s in zip(labels.instruction, labels.model, labels.answer, labels.reference, labels.target,
+                                labels.source):
+        i = pos.get(text_key(q))
+        if s != ALPACA_EVAL or i is None or m not in scores or abs(y - 0.5) < 1e-9 or not np.isfinite(scores[m][i]):
+            continue
+        la.append(len(a))
+        lr.append(len(r))
+        yj.append(y > 0.5)
+        pj.append(scores[m][i] > 0.5)
+    la_, lr_ = np.array(la, float), np.array(lr, float)
+    d = (la_ - lr_) / np.maximum(la_ + lr_, 1)
+    out = {}
+    for name, wins in (("gpt4_turbo", np.array(yj)), ("learned", np.array(pj))):
+        fit = logistic_fit(d, wins.astype(float))
+        out[name] = {"pairs": float(len(wins)), "answer_win_rate": float(wins.mean()) if len(wins) else math.nan,
+                     "longer_win_rate": _longer_wins(la_, lr_, wins, np.ones(len(wins), bool)),
+                     "length_slope": fit["slope"] if fit else math.nan,
+                     "length_slope_ci_low": fit["ci_low"] if fit else math.nan,
+                     "length_slope_ci_high": fit["ci_high"] if fit else math.nan}
+    return out

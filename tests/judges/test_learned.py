@@ -1,0 +1,116 @@
+"""The learned judge: training from real labels, the artifact, scoring, and its use in an arena."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from banditarena.errors import JudgeError
+from banditarena.judges import JudgeRequest
+from banditarena.judges.learned import FeatureSpec, Featurizer, LearnedJudge, fit_head, load_artifact
+from banditarena.judges.training import load_train_recipe, train
+from banditarena.types import Generation, Prompt
+
+ROOT = Path(__file__).resolve().parents[2]
+LEXICAL = ["overlap", "coverage", "length", "markdown", "refusal"]  # no embedding model needed: fast
+
+RECIPE = """
+name: tiny-judge
+seed: 0
+labels:
+  alpaca_eval: [data:alpaca_eval/annotations_gpt4_turbo/claude.json, data:alpaca_eval/annotations_gpt4_turbo/vicuna-7b-v1.5.json]
+  arena_bench_v1: [data:arena_bench_v1/model_judgment/claude-1.jsonl]
+features: {blocks: [overlap, coverage, length, markdown, refusal], controlled: [length]}
+head: {l2: 1.0}
+output: artifact/tiny
+"""
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("judge")
+    (d / "judge.yaml").write_text(RECIPE)
+    out = subprocess.run([sys.executable, "-m", "banditarena.cli", "judge", "train", str(d / "judge.yaml"),
+                          "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "trained on" in out.stdout and "alpaca_eval 1607" in out.stdout and "identical_answers 3" in out.stdout
+    return d
+
+
+def test_fit_head_recovers_a_known_soft_label_model() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6000, 3))
+    src = np.where(rng.random(6000) < 0.5, "a", "b")
+    z = X @ np.array([1.5, -0.7, 0.0]) + np.where(src == "a", 0.3, -0.4)
+    y = 1 / (1 + np.exp(-z))  # soft labels: the probabilities themselves
+    h = fit_head(X, y, src.tolist(), l2=0.0, primary="a")
+    assert np.allclose(h.coef / h.scale, [1.5, -0.7, 0.0], atol=0.02)
+    assert abs(h.logit(np.zeros((1, 3)))[0] - 0.3) < 0.02 and abs(h.logit(np.zeros((1, 3)), "b")[0] + 0.4) < 0.02
+
+
+def test_train_writes_a_reproducible_provenanced_artifact(trained: Path, tmp_path: Path) -> None:
+    npz, js = trained / "artifact" / "tiny.npz", trained / "artifact" / "tiny.json"
+    man = json.loads(js.read_text())
+    assert man["features"]["blocks"] == LEXICAL and man["features"]["controlled"] == ["length"]
+    assert set(man["data"]) == {"alpaca_eval/claude.json", "alpaca_eval/vicuna-7b-v1.5.json", "arena_bench_v1/claude-1.jsonl"}
+    assert man["labels"]["by_source"] == {"alpaca_eval": 1607, "arena_bench_v1": 298}
+    assert man["labels"]["skipped"] == {"nan": 0, "out_of_range": 2, "identical_answers": 3, "unparsable": 0}
+    assert man["npz_sha256"] and man["dim"] == 23
+    assert npz.stat().st_size < 10_000
+    # same recipe, same data: byte-identical arrays
+    again = train(load_train_recipe(trained / "judge.yaml"), out=tmp_path / "again", progress=False)
+    assert again.npz.read_bytes() == npz.read_bytes() and again.artifact.digest == man["digest"]
+
+
+def test_bad_artifacts_are_one_line_naming_the_file_and_the_fix(trained: Path, tmp_path: Path) -> None:
+    with pytest.raises(JudgeError, match=r"nope\.json: learned-judge artifact not found; build it with `banditarena judge train"):
+        load_artifact(tmp_path / "nope")
+    with pytest.raises(JudgeError, match=r"trained with feature blocks .*the recipe expects .*cosine.*rebuild it with"):
+        load_artifact(trained / "artifact" / "tiny", expect_blocks=[*LEXICAL, "cosine"])
+    with pytest.raises(JudgeError, match=r"trained with embedder 'all-MiniLM-L6-v2', the recipe expects 'other'"):
+        load_artifact(trained / "artifact" / "tiny", expect_embedder="other")
+    for edit, needle in ((lambda m: m["features"].update(version="ref-features-0"), "feature version 'ref-features-0'"),
+                         (lambda m: m.update(digest="0" * 64), "do not match the manifest's digest"),
+                         (lambda m: m.pop("sources"), "not a usable learned-judge artifact")):
+        d = tmp_path / "edited"
+        d.mkdir(exist_ok=True)
+        man = json.loads((trained / "artifact" / "tiny.json").read_text())
+        edit(man)
+        (d / "a.json").write_text(json.dumps(man))
+        (d / "a.npz").write_bytes((trained / "artifact" / "tiny.npz").read_bytes())
+        with pytest.raises(JudgeError, match=needle) as exc:
+            load_artifact(d / "a")
+        assert "\n" not in str(exc.value)
+
+
+def test_scores_are_pointwise_order_free_and_paid_once(trained: Path) -> None:
+    judge = LearnedJudge(trained / "artifact" / "tiny")
+    rows = json.loads((ROOT.parent / "shared" / "data" / "alpaca_eval" / "model_outputs" / "claude.json").read_text()
+                      if (ROOT.parent / "shared").exists() else Path("/work/shared/data/alpaca_eval/model_outputs/claude.json").read_text())
+    p = Prompt("p", [{"role": "user", "content": rows[0]["instruction"]}], reference="A reference answer about actors.")
+    a = Generation("a", "p", [rows[0]["output"]])
+    b = Generation("b", "p", ["Short."])
+    c = Generation("c", "p", ["Hugh Jackman, Meryl Streep and many other famous actors began on Broadway stages."])
+    j = judge.judge([JudgeRequest(p, a, b), JudgeRequest(p, b, a), JudgeRequest(p, a, c), JudgeRequest(p, c, b)])
+    assert (j[0].score_first, j[0].score_second) == (j[1].score_second, j[1].score_first)
+    assert j[0].score_first == j[2].score_first and j[2].score_second == j[3].score_first
+    assert judge.scorer.n_scored == 3  # three distinct answers: each scored once, reused by every pairing
+    assert all(0 <= s <= 10 for x in j for s in (x.score_first, x.score_second))
+    nore = judge.judge([JudgeRequest(Prompt("q", [{"role": "user", "content": "x"}]), a, b)])[0]
+    assert not nore.ok and "no reference answer" in nore.error
+
+
+def test_length_control_scores_as_if_as_long_as_the_reference() -> None:
+    f = Featurizer(FeatureSpec(blocks=("length", "overlap"), controlled=("length",)))
+    q, r = "Name three colours.", "Red, green and blue are three colours."
+    short, long = "Red, green, blue.", "Red, green, blue. " + "These are colours. " * 30
+    raw = f.transform([q, q], [short, long], [r, r])
+    ctl = f.transform([q, q], [short, long], [r, r], control=True)
+    assert raw[0, 0] < raw[1, 0] and raw[0, 2] != raw[1, 2]
+    assert np.allclose(ctl[:, 0], ctl[:, 1]) and np.allclose(ctl[:, 2], 0)  # length columns neutralised
+    assert np.allclose(ctl[:, 3:], raw[:, 3:])  # the rest untouched
