@@ -80,4 +80,9 @@ def print_leaderboard(lb: Any, title: str = "Leaderboard") -> None:
             str(int(r["rank"])), str(model), f"{r['rating']:.1f}",
             f"-{r['rating'] - r['ci_low']:.1f}/+{r['ci_high'] - r['rating']:.1f}", *extra, str(int(r["battles"])),
         )
-    console().print(t)
+    import sys
+
+    from rich.console import Console
+
+    # a log file or pipe gets a readable width instead of rich's 80-column default
+    (console() if sys.stdout.isatty() else Console(width=140)).print(t)

@@ -4,7 +4,11 @@
 * :class:`VerifierJudge` - checkable final answers against ``Prompt.reference``.
 * :class:`ReferenceSimilarityJudge` - embedding cosine to a reference answer (a proxy).
 * ``make_judge("recorded", paths=[...])`` - replays recorded single-answer scores
-  (:mod:`banditarena.judges.recorded`, e.g. arena_bench_v1's GPT-4 judgments).
+  (:mod:`banditarena.judges.recorded`, e.g. arena_bench_v1's GPT-4 judgments);
+  ``make_judge("annotations", paths=[...])`` replays recorded pairwise annotations (AlpacaEval's GPT-4 Turbo).
+* ``make_judge("learned")`` - the learned offline judge (:mod:`banditarena.judges.learned`), trained by
+  ``banditarena judge train``; ``make_judge("cascade", cheap=..., expensive=..., threshold=...)`` - the
+  cheap-first cascade (:mod:`banditarena.judges.cascade`).
 * :func:`combine` - two orders -> one :class:`~banditarena.types.Battle`.
 * :func:`bias_audit` - position/length/self-preference bias and invalid rate per judge.
 * :func:`make_judge` - build a judge from a recipe's ``kind`` and options.
@@ -41,6 +45,27 @@ def _recorded(**options: Any) -> Judge:
     return RecordedJudge(**options)
 
 
+def _learned(**options: Any) -> Judge:
+    """The learned offline judge (:mod:`banditarena.judges.learned`; options: artifact, references...)."""
+    from banditarena.judges.learned import LearnedJudge
+
+    return LearnedJudge(**options)
+
+
+def _cascade(**options: Any) -> Judge:
+    """The cheap-first cascade (:mod:`banditarena.judges.cascade`; options: cheap, expensive, threshold)."""
+    from banditarena.judges.cascade import CascadeJudge
+
+    return CascadeJudge(**options)
+
+
+def _annotations(**options: Any) -> Judge:
+    """Recorded pairwise annotations (:mod:`banditarena.judges.annotations`, e.g. AlpacaEval's GPT-4 Turbo)."""
+    from banditarena.judges.annotations import AnnotationJudge
+
+    return AnnotationJudge(**options)
+
+
 _FACTORIES: dict[str, Callable[..., Judge]] = {
     "llm": PairwiseLLMJudge,
     "pairwise": PairwiseLLMJudge,
@@ -48,6 +73,9 @@ _FACTORIES: dict[str, Callable[..., Judge]] = {
     "similarity": ReferenceSimilarityJudge,
     "reference_similarity": ReferenceSimilarityJudge,
     "recorded": _recorded,
+    "annotations": _annotations,
+    "learned": _learned,
+    "cascade": _cascade,
 }
 
 

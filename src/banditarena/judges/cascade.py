@@ -69,7 +69,7 @@ class Calibration:
 
 
 def calibrate_threshold(confidence: Sequence[float], agree: Sequence[bool], alpha: float, delta: float = 0.1,
-                        *, steps: int = 200, start: float = 0.1) -> Calibration:
+                        *, steps: int = 200, start: float = 0.1, min_escalation: float = 0.0) -> Calibration:
     """The lowest confidence threshold whose trusted pairs provably agree at rate >= 1 - alpha (w.p. 1 - delta).
 
     ``confidence``: the cheap judge's confidence per calibration pair; ``agree``: whether the cheap judge's
@@ -82,6 +82,13 @@ def calibrate_threshold(confidence: Sequence[float], agree: Sequence[bool], alph
     visited from high to low; at each threshold ``t`` with ``n`` trusted pairs (confidence >= t) and ``e``
     disagreements the p-value of H0: risk > alpha is ``P(Binomial(n, alpha) <= e)``; reject when it is
     <= ``delta`` and go on, otherwise stop. The last rejected threshold is returned (``inf`` when none).
+
+    ``min_escalation`` (an escalation floor, a share of pairs): return instead the lowest *rejected*
+    threshold that still escalates at least that share of the calibration pairs. Every rejected threshold
+    carries the guarantee (the fixed sequence controls them all at once), so the floor keeps it while
+    buying leaderboard fidelity: when most pairs are easy (e.g. a strong baseline that wins 90% of them),
+    agreement alone is met by trusting nearly everything, and the rare wins that order the models are
+    then all decided cheaply.
     """
     from scipy.stats import binom
 
@@ -105,8 +112,11 @@ def calibrate_threshold(confidence: Sequence[float], agree: Sequence[bool], alph
     ranks = list(range(max(n_min, math.ceil(start * total)), total + 1, step))
     if ranks[-1] != total:
         ranks.append(total)
+    if not 0 <= min_escalation < 1:
+        raise JudgeError(f"min_escalation must be in [0, 1), got {min_escalation}")
     tested = 0
     last_t = math.inf
+    rejected: list[Calibration] = []
     for k in ranks:
         t = float(conf_s[k - 1])
         if t == last_t:
@@ -118,7 +128,10 @@ def calibrate_threshold(confidence: Sequence[float], agree: Sequence[bool], alph
         p = float(binom.cdf(e, n, alpha))
         if p > delta:
             break
-        best = Calibration(t, alpha, delta, total, n, 1 - e / n, p, tested)
+        rejected.append(Calibration(t, alpha, delta, total, n, 1 - e / n, p, tested))
+    ok = [c for c in rejected if c.n_trusted <= (1 - min_escalation) * total]
+    if ok:
+        best = ok[-1]
     best.tested = tested
     return best
 

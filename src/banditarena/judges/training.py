@@ -228,7 +228,7 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
         "feature_names": featurizer.names(total=int(X.shape[1])),
     }
     art = JudgeArtifact(spec, head, manifest)
-    target = Path(out) if out is not None else recipe.resolve(recipe.output)
+    target = (Path(out) if out is not None else recipe.resolve(recipe.output)).resolve()
     npz, js = save_artifact(art, target)
     return TrainResult(art, labels.summary(), npz, js, time.perf_counter() - t0)
 
@@ -406,6 +406,7 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
         X_ar = _chunked_transform(featurizer, q_all, a_all, r_all, control=True, progress=prog, stage="arena")
     X_arena = {m: X_ar[k * n:(k + 1) * n] for k, m in enumerate(models)}
     empty = {m: np.array([not a.strip() for a in arena.answers[m]]) for m in models}
+    same = {m: np.array([a.strip() == r.strip() for a, r in zip(arena.answers[m], arena.references)]) for m in models}
     y = labels.y()
     src = np.array(labels.source)
     lab_model = np.array(labels.model)
@@ -416,6 +417,7 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
     label_models = set(labels.model)
     aliases = recipe.validation.aliases
     results: dict[str, ModeResult] = {}
+    full = fit_head(X_lab, y, src.tolist(), l2=recipe.head.l2, weights=recipe.labels.weights)  # warm start
     for mode in modes:
         scores = {m: np.full(n, np.nan) for m in models}
         fits = 0
@@ -432,11 +434,12 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
                 if k is not None:
                     keep &= lab_fold != k
                 head = fit_head(X_lab[keep], y[keep], src[keep].tolist(), l2=recipe.head.l2,
-                                weights=recipe.labels.weights)
+                                weights=recipe.labels.weights, init=full)
                 fits += 1
                 for m in members:
                     scores[m][test] = head.proba(X_arena[m][test])
         for m in models:
+            scores[m][same[m]] = 0.5  # an answer identical to the reference ties with it (as LearnedScorer)
             scores[m][empty[m]] = np.nan  # no answer: no battle
         lb = pointwise_leaderboard(scores, tie=tie, bootstrap=recipe.validation.bootstrap, seed=recipe.seed)
         metrics = {**arena_metrics(lb, elo), **label_metrics(scores, arena, labels)}
