@@ -285,17 +285,32 @@ class PromptsConfig(Model):
 
 
 class JudgeConfig(Model):
-    kind: Literal["llm", "verifier", "similarity"] = "similarity"
+    kind: Literal["llm", "verifier", "similarity", "learned", "recorded", "cascade"] = "similarity"
     name: str | None = None
     endpoint: EndpointConfig | None = None  # llm judge's backend
     verdict: bool = False  # llm: also ask for the five-level Arena-Hard verdict
     temperature: float = 0.0
     max_tokens: int | None = Field(None, ge=1)  # llm: None = the judge's own default
+    # learned (see banditarena.judges.configured): artifact path prefix, and what it must have been trained with
+    artifact: str | None = None
+    features: list[str] | None = None
+    embedder: str | None = None
+    paths: list[str] | None = None  # recorded: annotation (.json) or judgment (.jsonl) files or folders
+    cheap: JudgeConfig | None = None  # cascade
+    expensive: JudgeConfig | None = None  # cascade
+    threshold: float | None = Field(None, ge=0)  # cascade: decide cheaply at confidence >= threshold
 
     @model_validator(mode="after")
     def _check(self) -> JudgeConfig:
         if self.kind == "llm" and self.endpoint is None:
             raise ValueError("judge kind 'llm' needs endpoint (backend, model, base_url...)")
+        if self.kind == "recorded" and not self.paths:
+            raise ValueError("judge kind 'recorded' needs paths (annotation or judgment files)")
+        if self.kind == "cascade":
+            if self.cheap is None or self.expensive is None or self.threshold is None:
+                raise ValueError("judge kind 'cascade' needs cheap, expensive and threshold")
+            if "cascade" in (self.cheap.kind, self.expensive.kind):
+                raise ValueError("a cascade's cheap and expensive judges cannot be cascades")
         return self
 
 

@@ -36,7 +36,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("judge")
     (d / "judge.yaml").write_text(RECIPE)
     out = subprocess.run([sys.executable, "-m", "banditarena.cli", "judge", "train", str(d / "judge.yaml"),
-                          "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600)
+                          "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
     assert out.returncode == 0, out.stderr
     assert "trained on" in out.stdout and "alpaca_eval 1607" in out.stdout and "identical_answers 3" in out.stdout
     return d
@@ -114,3 +114,38 @@ def test_length_control_scores_as_if_as_long_as_the_reference() -> None:
     assert raw[0, 0] < raw[1, 0] and raw[0, 2] != raw[1, 2]
     assert np.allclose(ctl[:, 0], ctl[:, 1]) and np.allclose(ctl[:, 2], 0)  # length columns neutralised
     assert np.allclose(ctl[:, 3:], raw[:, 3:])  # the rest untouched
+
+
+def test_recipes_name_the_learned_judge_and_bad_artifacts_fail_in_one_line(trained: Path, tmp_path: Path) -> None:
+    from banditarena.arena.service import run_battles
+    from banditarena.config import load_recipe
+
+    def recipe(judge: str) -> Path:
+        p = tmp_path / "r.yaml"
+        p.write_text(f"""
+name: ae
+prompts: {{source: alpaca_eval, limit: 4}}
+contestants:
+  - {{name: base, backend: replay, path: "data:alpaca_eval/model_outputs/gpt4_1106_preview.json"}}
+  - {{name: claude, backend: replay, path: "data:alpaca_eval/model_outputs/claude.json"}}
+  - {{name: vicuna, backend: replay, path: "data:alpaca_eval/model_outputs/vicuna-7b-v1.5.json"}}
+judge: {judge}
+""")
+        return p
+
+    res, store = run_battles(load_recipe(recipe(f"{{kind: learned, artifact: {trained / 'artifact' / 'tiny'}}}")),
+                             tmp_path / "run", progress=False)
+    assert len(res.battles) == 12 and res.n_invalid == 0 and store.get_meta("judge") == "learned"
+    b = store.battles()
+    # the baseline's answers are the references: identical texts tie with them (0.5 each)
+    j = store.judgments()
+    assert (j[j["first"] == "base"]["score_first"] == 5.0).all()
+    for judge, needle in ((f"{{kind: learned, artifact: {tmp_path / 'missing'}}}", "missing.json: learned-judge artifact not found"),
+                          (f"{{kind: learned, artifact: {trained / 'artifact' / 'tiny'}, features: [overlap, cosine]}}",
+                           "trained with feature blocks")):
+        out = subprocess.run([sys.executable, "-m", "banditarena.cli", "battle", str(recipe(judge)), "--run-dir",
+                              str(tmp_path / "bad"), "--no-progress"], capture_output=True, text=True, cwd=ROOT,
+                             timeout=600, check=False)
+        assert out.returncode == 2 and needle in out.stderr and "banditarena judge train" in out.stderr
+        assert out.stderr.strip().count("\n") == 0
+    assert len(b) == 12

@@ -122,6 +122,10 @@ def make_judge(kind: str, **options: Any) -> Judge:
 def judge_from_config(cfg: JudgeConfig, base_dir: Path | None = None) -> Judge:
     """The judge a recipe's ``judge:`` field describes (an LLM judge's endpoint paths resolve against
     ``base_dir``)."""
+    from banditarena.judges.configured import EXTRA_KINDS, build_configured_judge
+
+    if cfg.kind in EXTRA_KINDS:  # learned, recorded, cascade
+        return build_configured_judge(cfg, base_dir, judge_from_config)
     if cfg.kind == "llm":
         from banditarena.models import backend_from_config
 
