@@ -124,7 +124,7 @@ def test_cascade_escalates_unsure_pairs_stores_the_decider_and_never_pays_twice(
 
 
 def _requests(cascade: CascadeJudge) -> list[Any]:
-    from banditarena.arena.service import load_pool
+    from banditarena.prompts import load_pool
     from banditarena.judges import JudgeRequest
     from banditarena.models.replay import ReplayBackend
     from banditarena.types import Generation

@@ -84,16 +84,3 @@ def add_style_columns(lb: pd.DataFrame, res: Any) -> pd.DataFrame:
 
 
 
-
-def style_columns_for_report(lb: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard for the HTML report: the style-controlled rating as one formatted column
-    (``"1012 (−9/+11)"``) and its rank, instead of the four numeric style columns."""
-    from banditarena.report import format_rating_ci
-
-    out = lb.drop(columns=[c for c in STYLE_COLUMNS if c in lb.columns])
-    if "style_rating" in lb.columns and lb["style_rating"].notna().any():
-        dec = 0 if (lb["rating"].max() - lb["rating"].min()) >= 20 else 1
-        out["style_controlled_95_ci"] = [format_rating_ci(r, lo, hi, dec) for r, lo, hi in
-                                          zip(lb["style_rating"], lb["style_ci_low"], lb["style_ci_high"])]
-        out["style_rank"] = lb["style_rank"]
-    return out

@@ -200,7 +200,7 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
           embedder: Any | None = None) -> TrainResult:
     """Fit the learned judge on all of the recipe's labels and write its artifact (``out`` overrides
     ``recipe.output``). Shows a progress bar while featurising (embeddings come from the on-disk cache)."""
-    from banditarena.arena.progress import rich_progress
+    from banditarena.progress import rich_progress
     from banditarena.types import stable_hash
 
     if not isinstance(recipe, JudgeTrainRecipe):
@@ -380,7 +380,7 @@ def arena_metrics(lb: pd.DataFrame, elo: pd.Series) -> dict[str, float]:
 def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, ...] = MODES, progress: bool = True,
                    embedder: Any | None = None, tie: float = 0.0) -> CVResult:
     """Grouped cross-validation of the recipe's learned judge (see the module docstring)."""
-    from banditarena.arena.progress import rich_progress
+    from banditarena.progress import rich_progress
     from banditarena.judges.annotations import text_key
     from banditarena.judges.pointwise import pointwise_leaderboard
 
@@ -462,7 +462,7 @@ def length_bias(scores: dict[str, np.ndarray], arena: ArenaData, labels: LabelSe
     annotated model's answer against the reference): the share of pairs won by the longer answer and the
     slope of a logistic regression of "the answer wins" on the normalised length difference."""
     from banditarena.judges.annotations import text_key
-    from banditarena.judges.audit import logistic_fit
+    from banditarena.ratings.stats import logistic_fit
 
     pos = {text_key(q): i for i, q in enumerate(arena.instructions)}
     la, lr, yj, pj = [], [], [], []

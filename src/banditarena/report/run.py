@@ -47,7 +47,7 @@ def audit_for_report(audit: dict[str, dict[str, Any]]) -> dict[str, dict[str, An
 def write_run_report(run_dir: str | Path, *, bootstrap: int = 100, seed: int = 0, tag: str | None = None,
                      title: str | None = None, sections: list[Any] | None = None) -> Path:
     """``report.html`` for a run: leaderboard with CIs, CI plot, win-rate heatmap, bias audit."""
-    from banditarena.arena.style import leaderboard_with_style, style_columns_for_report
+    from banditarena.arena.style import leaderboard_with_style
     from banditarena.ratings import win_rate_matrix
     from banditarena.report import write_report
 
@@ -75,3 +75,18 @@ def write_run_report(run_dir: str | Path, *, bootstrap: int = 100, seed: int = 0
         sections = [*(sections or []), fair]
     return write_report(run_dir, title=title or f"banditarena: {meta['recipe']}", leaderboard=lb, winrate=wr,
                         audit=audit, sections=sections, meta=meta)
+
+
+def style_columns_for_report(lb: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard for the HTML report: the style-controlled rating as one formatted column
+    (``"1012 (−9/+11)"``) and its rank, instead of the four numeric style columns."""
+    from banditarena.arena.style import STYLE_COLUMNS
+    from banditarena.report.html import format_rating_ci
+
+    out = lb.drop(columns=[c for c in STYLE_COLUMNS if c in lb.columns])
+    if "style_rating" in lb.columns and lb["style_rating"].notna().any():
+        dec = 0 if (lb["rating"].max() - lb["rating"].min()) >= 20 else 1
+        out["style_controlled_95_ci"] = [format_rating_ci(r, lo, hi, dec) for r, lo, hi in
+                                          zip(lb["style_rating"], lb["style_ci_low"], lb["style_ci_high"])]
+        out["style_rank"] = lb["style_rank"]
+    return out
