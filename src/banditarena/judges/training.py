@@ -380,9 +380,9 @@ def arena_metrics(lb: pd.DataFrame, elo: pd.Series) -> dict[str, float]:
 def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, ...] = MODES, progress: bool = True,
                    embedder: Any | None = None, tie: float = 0.0) -> CVResult:
     """Grouped cross-validation of the recipe's learned judge (see the module docstring)."""
-    from banditarena.progress import rich_progress
     from banditarena.judges.annotations import text_key
     from banditarena.judges.pointwise import pointwise_leaderboard
+    from banditarena.progress import rich_progress
 
     if not isinstance(recipe, JudgeTrainRecipe):
         recipe = load_train_recipe(recipe)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from banditarena.errors import DataError
 from banditarena.store import RunStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def run_audit(run_dir: str | Path) -> dict[str, dict[str, Any]]:
