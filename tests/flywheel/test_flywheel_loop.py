@@ -79,6 +79,10 @@ def test_flywheel_runs_trains_and_resumes(tiny_llama, tmp_path, capsys):
     print_table(res)
     out = capsys.readouterr().out
     assert "gain vs it0" in out and "mean of all models = 1000" in out
+    # the style-controlled gain sits beside the raw one, with its own paired CI
+    assert "style-controlled gain" in out and res.elo["style_gain"].iloc[0] == 0
+    for r in res.elo.itertuples():
+        assert r.style_gain_low <= r.style_gain + 1e-9 <= r.style_gain_high + 2e-9
     it2 = res.elo.iloc[2]
     assert f"{it2.rating:.0f} ({it2.ci_low:.0f}..{it2.ci_high:.0f})" in out
     html = write_flywheel_report(tmp_path / "run", res)

@@ -4,7 +4,7 @@ target's Elo per iteration, with bootstrap CIs and the gain over iteration 0 wit
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -72,6 +72,7 @@ class Evaluator:
         bt = BradleyTerry(bootstrap=self.recipe.eval.bootstrap, seed=self.recipe.seed, anchor=self.recipe.eval.anchor)
         bt.fit(battles[["model_a", "model_b", "winner"]])
         lb = bt.leaderboard()
+        style = self.style_fit()
         rows = []
         first = self.aliases.get(self.roster.target_name(0), self.roster.target_name(0))
         for it in range(self.recipe.iterations + 1):
@@ -90,5 +91,29 @@ class Evaluator:
                     lo, hi = (float(x) for x in np.percentile(d, [2.5, 97.5]))
             rows.append({"iteration": it, "model": self.recipe.target.name, "contestant": contestant,
                          "evaluated_as": name, "rating": r["rating"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-                         "gain": gain, "gain_low": lo, "gain_high": hi})
+                         "gain": gain, "gain_low": lo, "gain_high": hi, **style_gain(style, name, first)})
         return pd.DataFrame(rows), lb
+
+    def style_fit(self) -> Any:
+        """Style-controlled Bradley-Terry over the same evaluation battles (answer length and markdown as
+        covariates), or None when style cannot be fitted."""
+        from banditarena.arena.style import battles_with_texts, style_controlled
+
+        return style_controlled(battles_with_texts(self.store, "eval"), bootstrap=self.recipe.eval.bootstrap,
+                                seed=self.recipe.seed, anchor=self.recipe.eval.anchor)
+
+
+def style_gain(res: Any, name: str, first: str) -> dict[str, float]:
+    """Style-controlled rating of ``name`` and its gain over ``first`` with a paired bootstrap 95% CI (NaN when
+    the style fit is missing or lacks either model)."""
+    nan = float("nan")
+    out = {"style_rating": nan, "style_gain": nan, "style_gain_low": nan, "style_gain_high": nan}
+    if res is None or name not in res.leaderboard.index:
+        return out
+    out["style_rating"] = float(res.leaderboard.loc[name, "rating"])
+    if first in res.leaderboard.index:
+        out["style_gain"] = out["style_rating"] - float(res.leaderboard.loc[first, "rating"])
+        if res.bootstrap is not None:
+            d = (res.bootstrap[name] - res.bootstrap[first]).to_numpy()
+            out["style_gain_low"], out["style_gain_high"] = (float(x) for x in np.percentile(d, [2.5, 97.5]))
+    return out

@@ -70,6 +70,8 @@ class FlywheelResult:
             rows.append({
                 "iteration": it, "target_elo": col("rating"), "ci_low": col("ci_low"), "ci_high": col("ci_high"),
                 "gain": col("gain"), "gain_low": col("gain_low"), "gain_high": col("gain_high"),
+                "style_gain": col("style_gain"), "style_gain_low": col("style_gain_low"),
+                "style_gain_high": col("style_gain_high"),
                 "battles": 0 if s is None else s.battles,
                 "yield": None if s is None else s.yield_rate,
                 "sft": 0 if s is None else s.sft_rows,

@@ -91,10 +91,12 @@ def print_table(result: FlywheelResult) -> None:
     t = Table(title="Arena Learning flywheel", caption=(
         f"Elo: one Bradley-Terry fit over all evaluation battles, {anchor} = 1000" if anchor else
         "Elo: one Bradley-Terry fit over all evaluation battles, mean of all models = 1000")
-        + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI)" + "".join(
+        + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI); style-controlled gain: the "
+        "same with answer length and markdown as covariates (a gain that is only style vanishes there)" + "".join(
             f"; iteration {r['iteration']} is {r['evaluated_as']} (same model and strategy)"
             for r in result.elo.to_dict("records") if r.get("evaluated_as", r.get("contestant")) != r.get("contestant")))
-    for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "battles", "yield", "SFT", "DPO"):
+    for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "style-controlled gain (95% CI)",
+                "battles", "yield", "SFT", "DPO"):
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("top arm per dimension (share)", justify="left")
     for r in result.table().to_dict("records"):
@@ -102,9 +104,12 @@ def print_table(result: FlywheelResult) -> None:
         g = r.get("gain")
         gain = "-" if g is None or g != g or r["iteration"] == 0 else (
             f"{g:+.0f} ({r['gain_low']:+.0f}..{r['gain_high']:+.0f})")
+        sg = r.get("style_gain")
+        sgain = "-" if sg is None or sg != sg or r["iteration"] == 0 else (
+            f"{sg:+.0f} ({r['style_gain_low']:+.0f}..{r['style_gain_high']:+.0f})")
         y = r["yield"]
         ys = "-" if y is None or y != y else f"{y:.0%}"  # NaN/None: no battles
-        t.add_row(str(r["iteration"]), elo, gain, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
+        t.add_row(str(r["iteration"]), elo, gain, sgain, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
                   r["allocation"] or "-")
     # a log file or pipe gets a readable width instead of rich's 80-column default
     c = Console() if sys.stdout.isatty() else Console(width=140)
