@@ -149,3 +149,30 @@ judge: {judge}
         assert out.returncode == 2 and needle in out.stderr and "banditarena judge train" in out.stderr
         assert out.stderr.strip().count("\n") == 0
     assert len(b) == 12
+
+
+def test_cross_validation_never_scores_with_the_model_or_instruction_it_trained_on(trained: Path) -> None:
+    from banditarena.judges.annotations import text_key
+    from banditarena.judges.learned import Featurizer, fit_head
+    from banditarena.judges.training import _fold_of, cross_validate, load_labels
+
+    rec = load_train_recipe(trained / "judge.yaml")
+    res = cross_validate(rec, modes=("both",), progress=False)
+    both = res.modes["both"]
+    assert len(both.scores) == 27 and all(np.isfinite(s).all() for s in both.scores.values())
+    assert both.scores["gpt4_1106_preview"].tolist() == [0.5] * 805  # the references' own answers tie
+    assert -1 <= both.metrics["spearman"] <= 1 and both.metrics["models"] == 27
+    # claude's score on fold 0 by hand: a head fitted without claude's labels (nor claude-1's, its alias)
+    # and without fold 0's instructions
+    labels = load_labels(rec)
+    fold = _fold_of([text_key(q) for q in res.arena.instructions], rec.validation.folds, rec.seed)
+    keep = [i for i, (m, q, s) in enumerate(zip(labels.model, labels.instruction, labels.source))
+            if m not in ("claude", "claude-1") and not (s == "alpaca_eval" and fold[text_key(q)] == 0)]
+    sub = labels.subset(keep)
+    f = Featurizer(rec.features.spec())
+    head = fit_head(f.transform(sub.instruction, sub.answer, sub.reference), sub.y(), sub.source, l2=rec.head.l2)
+    test = [i for i, q in enumerate(res.arena.instructions) if fold[text_key(q)] == 0]
+    X = f.transform([res.arena.instructions[i] for i in test], [res.arena.answers["claude"][i] for i in test],
+                    [res.arena.references[i] for i in test], control=True)
+    assert np.allclose(head.proba(X), both.scores["claude"][test], atol=1e-6)
+    assert res.length_bias["gpt4_turbo"]["pairs"] > 1000
