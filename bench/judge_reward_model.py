@@ -71,6 +71,7 @@ def rm_run(train: list, test: list, args: argparse.Namespace) -> dict[str, float
                        learning_rate=1e-5, max_length=args.max_length, use_cpu=True, report_to="none",
                        save_strategy="no", logging_steps=10, disable_tqdm=True, seed=args.seed)
     trainer = RewardTrainer(model=model, args=cfg, train_dataset=ds, processing_class=tok)
+    used = len(trainer.train_dataset)  # TRL drops the pairs longer than max_length
     t0 = time.perf_counter()
     trainer.train()
     train_s = time.perf_counter() - t0
@@ -90,8 +91,8 @@ def rm_run(train: list, test: list, args: argparse.Namespace) -> dict[str, float
     s_base = score([conv(a, a.output_1) for a in test])
     score_s = time.perf_counter() - t0
     truth = np.array([a.preference > 1.5 for a in test])
-    return {"agreement": float(((s_model > s_base) == truth).mean()), "train_s_per_pair": train_s / len(train),
-            "answers_per_s": 2 * len(test) / score_s}
+    return {"agreement": float(((s_model > s_base) == truth).mean()), "train_s_per_pair": train_s / max(1, used),
+            "used": used, "answers_per_s": 2 * len(test) / score_s}
 
 
 def linear_run(train: list, test: list) -> dict[str, float]:
@@ -130,7 +131,8 @@ def main() -> None:
     print(f"\nheld-out model {args.held_out}, {len(test)} test pairs on held-out instructions; "
           f"always-the-baseline agreement {base:.3f}\n")
     print(f"{'judge':<58}{'train pairs':>12}{'agreement':>10}{'train s/pair':>13}{'answers/s':>10}")
-    print(f"{'TRL RewardTrainer, SmolLM2-135M, max_length ' + str(args.max_length):<58}{len(train_small):>12}"
+    print(f"{'TRL RewardTrainer, SmolLM2-135M, max_length ' + str(args.max_length):<58}"
+          f"{str(rm['used']) + ' of ' + str(len(train_small)):>12}"
           f"{rm['agreement']:>10.3f}{rm['train_s_per_pair']:>13.2f}{rm['answers_per_s']:>10.1f}")
     print(f"{'linear head, lexical + MiniLM features (same pairs)':<58}{len(train_small):>12}{lin_small['agreement']:>10.3f}"
           f"{'':>13}{'':>10}")
