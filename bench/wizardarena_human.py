@@ -140,7 +140,7 @@ def flip_rate(judge, prompts, answers_a, answers_b) -> float:
 
 def similarity_scores(arena) -> tuple[dict[str, np.ndarray], float]:
     from banditarena.models.hub import cache_dir
-    from banditarena.prompts.embed import Embedder
+    from banditarena.models.embed import Embedder
 
     t0 = time.perf_counter()
     emb = Embedder(cache_dir=cache_dir() / "embeddings")
@@ -272,7 +272,7 @@ def learned_speed(arena, n_pairs: int, seed: int) -> dict[str, float]:
     """Pairs/s of the shipped learned judge on fresh pairs, MiniLM really run (no embedding cache)."""
     from banditarena.judges import JudgeRequest
     from banditarena.judges.learned import LearnedJudge
-    from banditarena.prompts.embed import Embedder
+    from banditarena.models.embed import Embedder
     from banditarena.types import Generation, Prompt
 
     rng = np.random.default_rng(seed)
@@ -351,7 +351,7 @@ def main() -> None:
     sim, sim_s = similarity_scores(arena)
     lb = pointwise_leaderboard(sim, bootstrap=args.bootstrap, seed=args.seed)
     from banditarena.models.hub import cache_dir
-    from banditarena.prompts.embed import Embedder
+    from banditarena.models.embed import Embedder
 
     sim_judge = ReferenceSimilarityJudge(Embedder(cache_dir=cache_dir() / "embeddings"), tie_margin=0.0)
     rows.append({"judge": "similarity (MiniLM cosine to the reference)", **metrics(lb, elo, base),

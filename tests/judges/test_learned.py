@@ -176,3 +176,22 @@ def test_cross_validation_never_scores_with_the_model_or_instruction_it_trained_
                     [res.arena.references[i] for i in test], control=True)
     assert np.allclose(head.proba(X), both.scores["claude"][test], atol=1e-6)
     assert res.length_bias["gpt4_turbo"]["pairs"] > 1000
+
+
+@pytest.mark.slow
+def test_the_packaged_judge_in_an_arena_with_minilm_and_its_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped artifact end to end: real MiniLM, the on-disk embedding cache used from the arena's threads."""
+    from banditarena.arena.service import run_battles
+    from banditarena.config import ArenaRecipe
+
+    monkeypatch.setenv("BANDITARENA_CACHE", str(tmp_path / "cache"))
+    rec = ArenaRecipe.model_validate({
+        "name": "ae", "prompts": {"source": "alpaca_eval", "limit": 3},
+        "contestants": [{"name": m, "backend": "replay", "path": f"data:alpaca_eval/model_outputs/{m}.json"}
+                        for m in ("gpt4_1106_preview", "claude", "chatglm2-6b")],
+        "judge": {"kind": "learned"}})
+    res, store = run_battles(rec, tmp_path / "run", progress=False)
+    assert len(res.battles) == 9 and res.n_invalid == 0 and res.n_inconsistent == 0
+    assert any((tmp_path / "cache" / "embeddings").glob("*.sqlite"))
+    res2, _ = run_battles(rec, tmp_path / "run", progress=False)
+    assert res2.paid_judgments == 0 and len(res2.battles) == 9

@@ -50,14 +50,19 @@ def eval_cmd(
                                "labels": res.labels, "seconds": res.seconds}, indent=2, default=float))
         return
     t = Table(title=f"Learned judge, out-of-fold, vs Chatbot Arena Elo ({len(res.elo)} models)")
-    cols = ["spearman", "kendall", "agreement_with_ci", "separability", "label_agreement",
+    cols = ["spearman", "spearman_style", "kendall", "agreement_with_ci", "separability", "label_agreement",
             "within_instruction_pair_accuracy", "annotated_winrate_spearman", "fits"]
     t.add_column("held out")
     for c in cols:
         t.add_column(c.replace("_", " "), justify="right")
     for name, row in res.table().iterrows():
         t.add_row(str(name), *[f"{row[c]:.3f}" if c != "fits" else str(int(row[c])) for c in cols])
-    console().print(t)
+    import sys
+
+    from rich.console import Console
+
+    out = console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes: readable width
+    out.print(t)
     if res.length_bias:
         lb = Table(title="Length bias on the same pairs (annotated model vs reference)")
         for c in ("judge", "pairs", "answer win rate", "longer wins", "length slope (95% CI)"):
@@ -65,5 +70,5 @@ def eval_cmd(
         for name, b in res.length_bias.items():
             lb.add_row(name, str(int(b["pairs"])), f"{b['answer_win_rate']:.3f}", f"{b['longer_win_rate']:.3f}",
                        f"{b['length_slope']:.2f} ({b['length_slope_ci_low']:.2f}, {b['length_slope_ci_high']:.2f})")
-        console().print(lb)
+        out.print(lb)
     typer.echo(f"labels: {res.labels['rows']} (skipped {res.labels['skipped']}); {res.seconds:.0f} s")

@@ -42,6 +42,7 @@ import itertools
 import json
 import math
 import re
+import threading
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -162,21 +163,27 @@ class FeatureSpec:
 
 class Featurizer:
     """Computes feature matrices for a :class:`FeatureSpec`. Embeddings come from ``embedder`` (default: a
-    MiniLM :class:`~banditarena.prompts.embed.Embedder` with its on-disk cache, loaded on first use)."""
+    MiniLM :class:`~banditarena.models.embed.Embedder` with its on-disk cache, loaded on first use)."""
 
     def __init__(self, spec: FeatureSpec, embedder: Any | None = None) -> None:
         self.spec = spec
         self._embedder = embedder
+        self._local = threading.local()
 
     @property
     def embedder(self) -> Any:
-        if self._embedder is None:
+        """The given embedder, or the default one: one per thread (its on-disk cache is a SQLite connection,
+        which may only be used by the thread that opened it; the model itself is shared)."""
+        if self._embedder is not None:
+            return self._embedder
+        emb = getattr(self._local, "embedder", None)
+        if emb is None:
+            from banditarena.models.embed import Embedder
             from banditarena.models.hub import cache_dir
-            from banditarena.prompts.embed import Embedder
 
-            self._embedder = Embedder(model=self.spec.embedder, cache_dir=cache_dir() / "embeddings",
-                                      max_seq_length=self.spec.max_seq_length)
-        return self._embedder
+            emb = self._local.embedder = Embedder(model=self.spec.embedder, cache_dir=cache_dir() / "embeddings",
+                                                  max_seq_length=self.spec.max_seq_length)
+        return emb
 
     def names(self, total: int | None = None) -> list[str]:
         """Column names; ``total`` (the matrix width) sizes the embedding-wide ``delta`` block."""

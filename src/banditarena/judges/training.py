@@ -368,6 +368,27 @@ def label_metrics(scores: dict[str, np.ndarray], arena: ArenaData, labels: Label
     }
 
 
+def style_controlled_leaderboard(scores: dict[str, np.ndarray], answers: dict[str, list[str]], *,
+                                 tie: float = 0.0, bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Style-controlled Bradley-Terry leaderboard of the all-pairs pointwise arena (answer length and markdown
+    as covariates; each answer's style counted once)."""
+    from banditarena.judges.pointwise import pair_tensor
+    from banditarena.ratings import STYLE_FEATURES, fit_style_bt, style_counts
+
+    models, ii, jj, T = pair_tensor(scores, tie=tie)
+    counts = {m: np.array([[style_counts(t)[f] for f in STYLE_FEATURES] for t in answers[m]], dtype=np.float64)
+              for m in models}
+    q, k = np.nonzero(T.sum(axis=2) > 0)  # valid battles: (instruction, pair)
+    outcome = T[q, k].argmax(axis=1)
+    ca = np.stack([counts[m] for m in models])[ii[k], q]  # (battles, features)
+    cb = np.stack([counts[m] for m in models])[jj[k], q]
+    frame = {"model_a": np.array(models)[ii[k]], "model_b": np.array(models)[jj[k]],
+             "winner": np.array(["model_a", "model_b", "tie"])[outcome]}
+    for c, f in enumerate(STYLE_FEATURES):
+        frame[f"{f}_a"], frame[f"{f}_b"] = ca[:, c], cb[:, c]
+    return fit_style_bt(pd.DataFrame(frame), bootstrap=bootstrap, seed=seed).leaderboard
+
+
 def arena_metrics(lb: pd.DataFrame, elo: pd.Series) -> dict[str, float]:
     from banditarena.ratings import agreement_with_ci, kendall, separability, spearman
 
@@ -442,7 +463,11 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
             scores[m][same[m]] = 0.5  # an answer identical to the reference ties with it (as LearnedScorer)
             scores[m][empty[m]] = np.nan  # no answer: no battle
         lb = pointwise_leaderboard(scores, tie=tie, bootstrap=recipe.validation.bootstrap, seed=recipe.seed)
-        metrics = {**arena_metrics(lb, elo), **label_metrics(scores, arena, labels)}
+        from banditarena.ratings import spearman
+
+        style_lb = style_controlled_leaderboard(scores, arena.answers, tie=tie)
+        metrics = {**arena_metrics(lb, elo), "spearman_style": spearman(style_lb, pd.DataFrame({"rating": elo})),
+                   **label_metrics(scores, arena, labels)}
         results[mode] = ModeResult(mode, scores, lb, metrics, fits)
     out = CVResult(results, elo, labels.summary(), arena, time.perf_counter() - t0)
     if "both" in results:
