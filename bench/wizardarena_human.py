@@ -139,8 +139,8 @@ def flip_rate(judge, prompts, answers_a, answers_b) -> float:
 
 
 def similarity_scores(arena) -> tuple[dict[str, np.ndarray], float]:
-    from banditarena.models.hub import cache_dir
     from banditarena.models.embed import Embedder
+    from banditarena.models.hub import cache_dir
 
     t0 = time.perf_counter()
     emb = Embedder(cache_dir=cache_dir() / "embeddings")
@@ -350,8 +350,8 @@ def main() -> None:
     # 1. similarity
     sim, sim_s = similarity_scores(arena)
     lb = pointwise_leaderboard(sim, bootstrap=args.bootstrap, seed=args.seed)
-    from banditarena.models.hub import cache_dir
     from banditarena.models.embed import Embedder
+    from banditarena.models.hub import cache_dir
 
     sim_judge = ReferenceSimilarityJudge(Embedder(cache_dir=cache_dir() / "embeddings"), tie_margin=0.0)
     rows.append({"judge": "similarity (MiniLM cosine to the reference)", **metrics(lb, elo, base),

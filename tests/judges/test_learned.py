@@ -190,7 +190,7 @@ def test_the_packaged_judge_in_an_arena_with_minilm_and_its_disk_cache(tmp_path:
         "contestants": [{"name": m, "backend": "replay", "path": f"data:alpaca_eval/model_outputs/{m}.json"}
                         for m in ("gpt4_1106_preview", "claude", "chatglm2-6b")],
         "judge": {"kind": "learned"}})
-    res, store = run_battles(rec, tmp_path / "run", progress=False)
+    res, _ = run_battles(rec, tmp_path / "run", progress=False)
     assert len(res.battles) == 9 and res.n_invalid == 0 and res.n_inconsistent == 0
     assert any((tmp_path / "cache" / "embeddings").glob("*.sqlite"))
     res2, _ = run_battles(rec, tmp_path / "run", progress=False)
