@@ -142,6 +142,9 @@ def _lora_config(cfg: TrainingConfig, targets: list[str] | None) -> Any:
 
 
 def _quiet() -> None:
+    from banditarena.models.hub import quiet
+
+    quiet()  # the ML stack's FutureWarnings and progress bars stay off the console
     try:
         from datasets.utils.logging import disable_progress_bar
 
