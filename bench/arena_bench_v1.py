@@ -21,11 +21,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from banditarena.arena.service import leaderboard, run_battles  # noqa: E402
-from banditarena.config import ArenaRecipe  # noqa: E402
-from banditarena.judges.recorded import RecordedJudge  # noqa: E402
-from banditarena.paths import data_dir  # noqa: E402
-from banditarena.ratings import agreement_with_ci, kendall, separability, spearman  # noqa: E402
+from banditarena.arena.service import leaderboard, run_battles
+from banditarena.config import ArenaRecipe
+from banditarena.judges.recorded import RecordedJudge
+from banditarena.paths import data_dir
+from banditarena.ratings import agreement_with_ci, kendall, separability, spearman
 
 MODELS = ["gpt-3.5-turbo", "claude-2", "gpt-3.5-turbo-1106", "claude-instant-1", "claude-1", "vicuna-33b-v1.3",
           "Llama-2-70b-chat", "palm-2-chat-bison-001"]

@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from banditarena.flywheel.loop import Flywheel  # noqa: E402
-from banditarena.flywheel.recipe import FlywheelRecipe  # noqa: E402
-from banditarena.judges.recorded import RecordedJudge  # noqa: E402
-from banditarena.paths import data_dir  # noqa: E402
+from banditarena.flywheel.loop import Flywheel
+from banditarena.flywheel.recipe import FlywheelRecipe
+from banditarena.judges.recorded import RecordedJudge
+from banditarena.paths import data_dir
 
 TARGET = "vicuna-33b-v1.3"
 OPPONENTS = ["gpt-3.5-turbo", "claude-2", "gpt-3.5-turbo-1106", "claude-instant-1", "claude-1", "Llama-2-70b-chat",

@@ -60,9 +60,9 @@ def recipe(urls: list[str], n: int, slots: int) -> str:
 
 
 def run(n_replicas: int, kill_one: bool, args: argparse.Namespace, tmp: Path) -> tuple[float, int, int]:
+    import banditarena.models.openai as oa
     from banditarena.arena.service import run_battles
     from banditarena.config import load_recipe
-    import banditarena.models.openai as oa
 
     oa._HEALTH.clear()
     reps = [start_replica(args.service_ms / 1000) for _ in range(n_replicas)]

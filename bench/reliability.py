@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT))
 
-from tests.arena.test_arena_endpoints import recipe_text, write_recipe  # noqa: E402
-from tests.reliability.test_commands import _bad_cases, cli, snapshot  # noqa: E402
-from tests.reliability.test_faults import KINDS, STAT  # noqa: E402
-from tests.reliability.test_sigkill import kill_and_resume  # noqa: E402
-from tests.support.openai_server import FakeOpenAIServer  # noqa: E402
+from tests.arena.test_arena_endpoints import recipe_text, write_recipe
+from tests.reliability.test_commands import _bad_cases, cli, snapshot
+from tests.reliability.test_faults import KINDS, STAT
+from tests.reliability.test_sigkill import kill_and_resume
+from tests.support.openai_server import FakeOpenAIServer
 
 
 def faults(tmp: Path, seed: int) -> None:
@@ -75,7 +75,7 @@ def sigkill(tmp: Path, seed: int) -> None:
         json.loads(cli("leaderboard", tmp / "ref", "--json").stdout)
     print(f"{'leaderboard = uninterrupted':<30}{'requests':>10}{'paid twice':>12}{'in flight at kills':>20}")
     asked = f"{fig['unique']}/{ref_unique}"
-    print(f"{str(same):<30}{asked:>10}{fig['repaid']:>12}{fig['in_flight_at_kills']:>20}")
+    print(f"{same!s:<30}{asked:>10}{fig['repaid']:>12}{fig['in_flight_at_kills']:>20}")
 
 
 def bad(tmp: Path) -> None:
@@ -89,13 +89,13 @@ def bad(tmp: Path) -> None:
     for name, args, _ in _bad_cases(tmp, p, run):
         out = cli(*args)
         err = out.stderr.strip()
-        print(f"{name:<24}{out.returncode:>6}{len(err.splitlines()):>7}{str(snapshot(run) == before):>11}  {err[:90]}")
+        print(f"{name:<24}{out.returncode:>6}{len(err.splitlines()):>7}{snapshot(run) == before!s:>11}  {err[:90]}")
     empty = tmp / "empty"
     empty.mkdir()
     (empty / "run.sqlite").write_bytes(b"")
     out = cli("leaderboard", empty)
     print(f"{'0-byte run.sqlite':<24}{out.returncode:>6}{len(out.stderr.strip().splitlines()):>7}"
-          f"{str((empty / 'run.sqlite').stat().st_size == 0):>11}  {out.stderr.strip()[:90]}")
+          f"{(empty / 'run.sqlite').stat().st_size == 0!s:>11}  {out.stderr.strip()[:90]}")
     import os
 
     damaged = tmp / "damaged"
@@ -106,7 +106,7 @@ def bad(tmp: Path) -> None:
     before = snapshot(damaged)
     out = cli("leaderboard", damaged)
     print(f"{'garbage in run.sqlite':<24}{out.returncode:>6}{len(out.stderr.strip().splitlines()):>7}"
-          f"{str(snapshot(damaged) == before):>11}  {out.stderr.strip()[:90]}")
+          f"{snapshot(damaged) == before!s:>11}  {out.stderr.strip()[:90]}")
 
 
 def speed(tmp: Path) -> None:
@@ -143,8 +143,14 @@ def main() -> None:
         for part in args.only.split(","):
             d = tmp / part
             d.mkdir()
-            {"faults": lambda: faults(d, args.seed), "sigkill": lambda: sigkill(d, args.seed + 11),
-             "bad": lambda: bad(d), "speed": lambda: speed(d)}[part]()
+            if part == "faults":
+                faults(d, args.seed)
+            elif part == "sigkill":
+                sigkill(d, args.seed + 11)
+            elif part == "bad":
+                bad(d)
+            else:
+                speed(d)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -15,7 +15,6 @@ ratings are checked against the latent strengths (Spearman).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import math
 import os
@@ -28,14 +27,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from banditarena.judges.base import Judge, JudgeRequest  # noqa: E402
-from banditarena.models.base import Backend, ChatRequest  # noqa: E402
-from banditarena.types import Completion, Judgment, Prompt, Strategy  # noqa: E402
+from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.models.base import Backend, ChatRequest
+from banditarena.types import Completion, Judgment, Prompt, Strategy
 
 
 def strength(model: str) -> float:
@@ -150,10 +148,10 @@ def main() -> None:
         run_child(tmp / "killed", n_prompts, args.models, kill_after=full["wall"] * args.kill_at)
         resumed = run_child(tmp / "killed", n_prompts, args.models)
 
+        import pandas as pd
+
         from banditarena.ratings import fit_bt, spearman
         from banditarena.store import RunStore
-
-        import pandas as pd
 
         store = RunStore(tmp / "full", create=False)
         t0 = time.perf_counter()

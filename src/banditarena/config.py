@@ -18,12 +18,21 @@ and parameters, files that must exist), so no user input reaches a traceback lat
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from banditarena.errors import ConfigError
 from banditarena.types import Contestant, Strategy
@@ -67,8 +76,8 @@ class Model(BaseModel):
             *nparents, nleaf = new.split(".")
             for part in nparents:
                 dst = dst.setdefault(part, {})
-                if not isinstance(dst, dict):
-                    raise ValueError(f"'{part}' must be a mapping")
+                if not isinstance(dst, dict):  # a ValueError: pydantic reports it as the field's error
+                    raise ValueError(f"'{part}' must be a mapping")  # noqa: TRY004
             if nleaf in dst:
                 raise ValueError(f"both '{old}' (deprecated) and '{new}' are given; keep '{new}'")
             dst[nleaf] = value
@@ -335,7 +344,7 @@ def anchor_value(anchor: str) -> tuple[str, float]:
         rating = float(value)
     except ValueError:
         raise ValueError(f"'{anchor}': the rating '{value}' is not a number (expected MODEL=RATING)") from None
-    if rating != rating or rating in (float("inf"), float("-inf")):
+    if not math.isfinite(rating):
         raise ValueError(f"'{anchor}': the rating must be a finite number")
     return name.strip(), rating
 

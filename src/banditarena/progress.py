@@ -15,7 +15,14 @@ def rich_progress(enabled: bool = True) -> Iterator[ProgressFn]:
     if not enabled:
         yield lambda stage, advance, total: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     bars: dict[str, int] = {}
     with Progress(

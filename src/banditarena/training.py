@@ -350,7 +350,7 @@ def train(kind: str, model_path: str, rows: list[dict[str, Any]], out_dir: str |
         fh.write("$ " + " ".join(cmd) + "\n")
         fh.flush()
         try:
-            rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
+            rc = subprocess.run(cmd, check=False, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}).returncode
         except OSError as exc:
             raise ModelError(f"accelerate launch could not start ({exc.strerror}); log: {log}") from exc
     result = out / "result.json"

@@ -68,7 +68,7 @@ def test_full_run_then_rerun_pays_nothing(tmp_path):
 def test_faults_are_retried_and_counted(tmp_path):
     with FakeOpenAIServer(fail_rate=0.3, hang_s=1.0, seed=1) as srv:
         rec = load_recipe(write_recipe(tmp_path, recipe_text(srv.base_url, timeout=0.5, retries=8)))
-        res, store = run_battles(rec, tmp_path / "run", progress=False)
+        res, _store = run_battles(rec, tmp_path / "run", progress=False)
         assert sum(srv.failures.values()) > 5  # faults really happened: 429, 500 and hangs
         assert len(res.battles) == 18, res.skipped
         assert res.n_generation_failures == 0 and res.n_judge_failures == 0
@@ -97,7 +97,7 @@ def test_missing_api_key_env_is_one_clear_line(tmp_path):
     with pytest.raises(ModelError, match="BA_TEST_MISSING_KEY"):
         run_battles(load_recipe(p), tmp_path / "run", progress=False)
     out = subprocess.run([sys.executable, "-m", "banditarena.cli", "battle", str(p), "--run-dir", str(tmp_path / "r2")],
-                         capture_output=True, text=True, cwd=ROOT)
+                         check=False, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "BA_TEST_MISSING_KEY" in out.stderr
     assert "Traceback" not in out.stderr

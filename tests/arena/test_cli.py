@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args, check=True):
-    out = subprocess.run([sys.executable, "-m", "banditarena.cli", *map(str, args)], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "banditarena.cli", *map(str, args)], check=False, capture_output=True, text=True,
                          cwd=ROOT, timeout=600)
     if check and out.returncode != 0:
         raise AssertionError(out.stderr)

@@ -18,7 +18,7 @@ def run(policy, steps=600, seed=0):
         ch = alloc.select(4)
         r = [float(rng.random() < p_yield[c["clusters"][0]] * p_opp[c["opponents"][0]]) for c in ch]
         for c in ch:
-            for _, (arm, prop) in c.items():
+            for _arm, prop in c.values():
                 assert 0 < prop <= 1
         alloc.update(ch, r)
         total += sum(r)

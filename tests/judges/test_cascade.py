@@ -124,9 +124,9 @@ def test_cascade_escalates_unsure_pairs_stores_the_decider_and_never_pays_twice(
 
 
 def _requests(cascade: CascadeJudge) -> list[Any]:
-    from banditarena.prompts import load_pool
     from banditarena.judges import JudgeRequest
     from banditarena.models.replay import ReplayBackend
+    from banditarena.prompts import load_pool
     from banditarena.types import Generation
 
     rec = _recipe()

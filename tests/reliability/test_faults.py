@@ -10,8 +10,8 @@ import pytest
 
 from banditarena.arena.service import run_battles
 from banditarena.config import load_recipe
-from banditarena.models.openai import OpenAIBackend
 from banditarena.models.base import ChatRequest
+from banditarena.models.openai import OpenAIBackend
 from banditarena.types import Strategy
 from tests.arena.test_arena_endpoints import recipe_text, write_recipe
 from tests.support.fault_server import FaultServer

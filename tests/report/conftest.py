@@ -47,7 +47,7 @@ def chromium() -> Path:
     script = ROOT / "scripts" / "ensure-chromium.sh"
     bash = shutil.which("bash") or "/bin/bash"
     try:
-        proc = subprocess.run([bash, str(script)], capture_output=True, text=True, timeout=1200)
+        proc = subprocess.run([bash, str(script)], check=False, capture_output=True, text=True, timeout=1200)
     except subprocess.TimeoutExpired:
         pytest.fail(f"{script} timed out installing Chromium; install the Debian package 'chromium' by hand")
     if proc.returncode != 0 or not CHROMIUM.is_file():

@@ -14,8 +14,8 @@ from banditarena.report.figures import plot_arm_pulls
 
 
 def _leaderboard_rows(html: str) -> list[str]:
-    table = re.search(r'<table class="leaderboard">(.*?)</table>', html, re.S).group(1)
-    return re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    table = re.search(r'<table class="leaderboard">(.*?)</table>', html, re.DOTALL).group(1)
+    return re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.DOTALL)
 
 
 def test_format_rating_ci():

@@ -129,10 +129,10 @@ def test_fairness_audit_on_the_demo_judge_cli_and_report(tmp_path):
     (tmp_path / "r.yaml").write_text(recipe)
     from typer.testing import CliRunner
 
-    from banditarena.report.run import write_run_report
     from banditarena.arena.service import run_battles
     from banditarena.cli import app
     from banditarena.config import load_recipe
+    from banditarena.report.run import write_run_report
 
     run_battles(load_recipe(tmp_path / "r.yaml"), tmp_path / "run", progress=False)
     out = CliRunner().invoke(app, ["audit", str(tmp_path / "run"), "--fairness", "--fairness-items", "6", "--json"])

@@ -28,8 +28,8 @@ SUMMARY_PREFIX = "fairness:summary:"
 
 def judge_of_run(run_dir: str | Path) -> Judge:
     """The judge a run was made with, rebuilt from its ``config.yaml``."""
-    from banditarena.judges import judge_from_config
     from banditarena.config import JudgeConfig, validate
+    from banditarena.judges import judge_from_config
 
     path = Path(run_dir) / "config.yaml"
     if not path.exists():

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +30,16 @@ from banditarena.judges.base import Judge, JudgeRequest
 from banditarena.models.base import Backend, ChatRequest
 from banditarena.progress import ProgressFn
 from banditarena.store import RunStore
-from banditarena.types import Battle, Completion, Contestant, Generation, Judgment, Message, Prompt, stable_hash
-
+from banditarena.types import (
+    Battle,
+    Completion,
+    Contestant,
+    Generation,
+    Judgment,
+    Message,
+    Prompt,
+    stable_hash,
+)
 
 
 @dataclass

@@ -30,9 +30,9 @@ def run_battles(
     Everything the user can get wrong (the prompts, the contestants' backends and API keys, the judge) is
     checked before anything is written: a failing command leaves the run directory as it was.
     """
-    from banditarena.progress import rich_progress
     from banditarena.arena.runner import contestant_backends
     from banditarena.judges import judge_from_config
+    from banditarena.progress import rich_progress
     from banditarena.prompts import load_pool
 
     if not isinstance(recipe, ArenaRecipe):

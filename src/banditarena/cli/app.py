@@ -6,6 +6,7 @@ Errors a user can cause print one line (``error: ...``) and exit with status 2, 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -74,7 +75,7 @@ def print_leaderboard(lb: Any, title: str = "Leaderboard") -> None:
         extra = []
         if style:
             sr = r["style_rating"]
-            extra = ["-", "-"] if sr != sr else [
+            extra = ["-", "-"] if math.isnan(sr) else [
                 f"{sr:.1f} (-{sr - r['style_ci_low']:.1f}/+{r['style_ci_high'] - sr:.1f})", str(int(r["style_rank"]))]
         t.add_row(
             str(int(r["rank"])), str(model), f"{r['rating']:.1f}",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -57,8 +56,8 @@ def leaderboard_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     bootstrap: int = typer.Option(100, help="Bootstrap rounds for the 95% CIs."),
     seed: int = typer.Option(0),
-    anchor: Optional[str] = typer.Option(None, help="MODEL=RATING anchor (default: mean 1000)."),
-    tag: Optional[str] = typer.Option(None, help="Only battles of this recipe/iteration tag."),
+    anchor: str | None = typer.Option(None, help="MODEL=RATING anchor (default: mean 1000)."),
+    tag: str | None = typer.Option(None, help="Only battles of this recipe/iteration tag."),
 ) -> None:
     """Bradley-Terry leaderboard with 95% bootstrap CIs, rank and battle counts, and the style-controlled
     rating beside the raw one (answer length and markdown as covariates)."""
@@ -134,9 +133,9 @@ def testset_build(
     n_clusters: int = typer.Option(20, help="k-means clusters for Offline-Diverse."),
     per_cluster: int = typer.Option(2, help="Prompts per cluster for Offline-Diverse."),
     n_hard: int = typer.Option(0, help="Offline-Hard prompts to add."),
-    hard_from: Optional[Path] = typer.Option(None, help="Run dir whose battle margins score difficulty."),
+    hard_from: Path | None = typer.Option(None, help="Run dir whose battle margins score difficulty."),
     dedup_threshold: float = typer.Option(0.8, help="MinHash Jaccard threshold for near-duplicates."),
-    decontaminate_against: Optional[str] = typer.Option(None, help="Remove prompts too close to this test set."),
+    decontaminate_against: str | None = typer.Option(None, help="Remove prompts too close to this test set."),
     seed: int = typer.Option(0),
 ) -> None:
     """Build a WizardArena-style offline test set: dedup, embed, k-means, a few per cluster + hard prompts."""

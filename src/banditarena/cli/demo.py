@@ -16,9 +16,9 @@ def run_arena_demo(run_dir: str | Path, *, progress: bool = True) -> Path:
     """Offline arena: SmolLM2 strategies vs replayed GPT-4/GPT-3.5 answers; leaderboard + report."""
     from banditarena.arena.service import run_battles
     from banditarena.arena.style import leaderboard_with_style
-    from banditarena.report.run import write_run_report
     from banditarena.cli.app import print_leaderboard
     from banditarena.config import load_recipe
+    from banditarena.report.run import write_run_report
 
     t0 = time.perf_counter()
     recipe = load_recipe(packaged_recipe("arena-demo.yaml"))

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
 from banditarena.cli.app import app, clean_errors
+
 
 @app.command()
 @clean_errors
@@ -15,7 +15,7 @@ def flywheel(
     recipe: Path = typer.Argument(..., help="Flywheel recipe (YAML)."),
     run_dir: Path = typer.Option(..., "--run-dir", help="Run directory (created; rerun to resume)."),
     progress: bool = typer.Option(True, help="Show progress bars."),
-    train: Optional[bool] = typer.Option(None, help="Override the recipe's training.enabled."),
+    train: bool | None = typer.Option(None, help="Override the recipe's training.enabled."),
 ) -> None:
     """Arena Learning iterations: bandit-allocated battles, SFT/DPO data, TRL training, Elo per iteration."""
     from banditarena.flywheel.loop import run_flywheel

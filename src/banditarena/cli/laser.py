@@ -8,6 +8,7 @@ import typer
 
 from banditarena.cli.app import app, clean_errors, console
 
+
 @app.command()
 @clean_errors
 def laser(

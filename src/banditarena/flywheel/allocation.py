@@ -21,6 +21,7 @@ import numpy as np
 from banditarena.errors import ConfigError
 from banditarena.seeds import child_seed
 
+
 def make_policy(name: str, n_arms: int, *, seed: int = 0, **params: Any) -> Any:
     """A context-free policy of the bandit core by name (``bandits.POLICIES``); ConfigError for a bad one."""
     from banditarena.bandits import BanditInputError, policy_names

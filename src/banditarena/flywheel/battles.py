@@ -21,10 +21,10 @@ from banditarena.flywheel.roster import Roster
 from banditarena.types import Battle, Prompt
 
 if TYPE_CHECKING:
-    from banditarena.progress import ProgressFn
     from banditarena.flywheel.recipe import FlywheelRecipe
     from banditarena.flywheel.users import UserSimulator
     from banditarena.judges.base import Judge
+    from banditarena.progress import ProgressFn
     from banditarena.store import RunStore
 
 

@@ -16,9 +16,9 @@ from banditarena.types import Contestant, Prompt
 if TYPE_CHECKING:
     import pandas as pd
 
-    from banditarena.progress import ProgressFn
     from banditarena.flywheel.recipe import FlywheelRecipe
     from banditarena.judges.base import Judge
+    from banditarena.progress import ProgressFn
     from banditarena.store import RunStore
 
 

@@ -76,7 +76,7 @@ class UserSimulatorConfig(Model):
     """Simulated user that continues a conversation; its persona is a strategy arm."""
 
     endpoint: EndpointConfig = EndpointConfig()
-    personas: dict[str, str] = {}
+    personas: dict[str, str] = Field(default_factory=dict)
     turns: int = Field(2, ge=2)
     max_tokens: int = 96
 
@@ -96,7 +96,7 @@ class FlywheelRecipe(Model):
     seed: int = 0
     target: TargetConfig
     opponents: list[ContestantConfig]
-    strategies: dict[str, StrategyConfig] = {"default": StrategyConfig()}
+    strategies: dict[str, StrategyConfig] = Field(default_factory=lambda: {"default": StrategyConfig()})
     pool: PromptsConfig = PromptsConfig()
     cluster_field: str = "cluster"  # a Prompt field (cluster/category), or "kmeans:K"
     judge: JudgeConfig = JudgeConfig()

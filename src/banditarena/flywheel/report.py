@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,13 +103,13 @@ def print_table(result: FlywheelResult) -> None:
     for r in result.table().to_dict("records"):
         elo = "-" if r["target_elo"] is None else f"{r['target_elo']:.0f} ({r['ci_low']:.0f}..{r['ci_high']:.0f})"
         g = r.get("gain")
-        gain = "-" if g is None or g != g or r["iteration"] == 0 else (
+        gain = "-" if g is None or math.isnan(g) or r["iteration"] == 0 else (
             f"{g:+.0f} ({r['gain_low']:+.0f}..{r['gain_high']:+.0f})")
         sg = r.get("style_gain")
-        sgain = "-" if sg is None or sg != sg or r["iteration"] == 0 else (
+        sgain = "-" if sg is None or math.isnan(sg) or r["iteration"] == 0 else (
             f"{sg:+.0f} ({r['style_gain_low']:+.0f}..{r['style_gain_high']:+.0f})")
         y = r["yield"]
-        ys = "-" if y is None or y != y else f"{y:.0%}"  # NaN/None: no battles
+        ys = "-" if y is None or math.isnan(y) else f"{y:.0%}"  # NaN/None: no battles
         t.add_row(str(r["iteration"]), elo, gain, sgain, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
                   r["allocation"] or "-")
     # a log file or pipe gets a readable width instead of rich's 80-column default
@@ -119,9 +120,9 @@ def print_table(result: FlywheelResult) -> None:
 
 
 def write_flywheel_report(run_dir: str | Path, result: FlywheelResult) -> Path:
-    from banditarena.report.run import audit_for_report, run_audit
     from banditarena.ratings import win_rate_matrix
     from banditarena.report import plot_arm_pulls, plot_elo_over_iterations, plot_yield_per_arm, write_report
+    from banditarena.report.run import audit_for_report, run_audit
     from banditarena.store import RunStore
 
     run_dir = Path(run_dir)

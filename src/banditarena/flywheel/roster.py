@@ -8,7 +8,6 @@ from banditarena.config import EndpointConfig, StrategyConfig, build_contestant
 from banditarena.flywheel.recipe import FlywheelRecipe
 from banditarena.types import Contestant
 
-
 #: options that change how requests are sent, not what is answered
 _TRANSPORT = frozenset({"batch_size", "max_batch_tokens", "base_url", "concurrency", "timeout_s", "max_retries",
                         "eject_after", "api_key_env"})

@@ -49,7 +49,7 @@ class Judge(ABC):
     ) -> list[Judgment]:
         """Judge every request (same order). Unparsable output -> ``Judgment(ok=False, raw=...)``."""
 
-    def attach_store(self, store: Any) -> None:  # noqa: B027 - optional hook
+    def attach_store(self, store: Any) -> None:
         """Called by the arena with its run store. A judge that calls a model routes those calls through the
         store's request cache (:class:`~banditarena.models.cached.CachedBackend`), so every reply is committed
         as it returns and never paid for twice."""
@@ -57,5 +57,5 @@ class Judge(ABC):
     def judge(self, requests: list[JudgeRequest]) -> list[Judgment]:
         return asyncio.run(self.ajudge(requests))
 
-    async def aclose(self) -> None:  # noqa: B027 - optional hook
+    async def aclose(self) -> None:
         """Release connections/models."""

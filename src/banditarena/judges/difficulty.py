@@ -18,7 +18,6 @@ from banditarena.errors import ConfigError, DataError
 from banditarena.prompts.testset import DifficultyScores
 from banditarena.types import Prompt, Strategy
 
-
 DEFAULT_RUBRIC = """You rate how hard a user's request is for an AI assistant to answer really well.
 
 Consider these criteria:

@@ -104,6 +104,8 @@ __all__ = [
     "fit_style_bt",
     "kendall",
     "leaderboard_consistency",
+    "logistic_fit",
+    "mcnemar_test",
     "online_elo",
     "pair_rank_brier",
     "pair_sampling_weights",
@@ -112,8 +114,6 @@ __all__ = [
     "simulate_battles",
     "spearman",
     "style_counts",
-    "win_rate_matrix",
-    "logistic_fit",
-    "mcnemar_test",
     "wilson_interval",
+    "win_rate_matrix",
 ]

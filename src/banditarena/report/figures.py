@@ -437,7 +437,7 @@ def selection_shares(df: pd.DataFrame, window: int | None = None) -> pd.DataFram
     steps = _numeric(df, "step", who)
     lo, hi = float(steps.min()), float(steps.max())
     if window is None:
-        window = max(1, int(math.ceil((hi - lo + 1) / 20)))
+        window = max(1, math.ceil((hi - lo + 1) / 20))
     if window < 1:
         raise DataError(f"{who}: window must be >= 1, got {window}")
     start = (np.floor((steps.to_numpy() - lo) / window) * window + lo).astype(float)

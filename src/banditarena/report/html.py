@@ -513,7 +513,7 @@ def write_report(
     n_battles = None
     if isinstance(leaderboard, pd.DataFrame) and "battles" in leaderboard.columns and n_models:
         total = pd.to_numeric(leaderboard["battles"], errors="coerce").sum()
-        n_battles = int(round(total / 2))  # each battle counts for both of its models
+        n_battles = round(float(total) / 2)  # each battle counts for both of its models
     subtitle = f"{n_models} model{'s' if n_models != 1 else ''}"
     if n_battles is not None:
         subtitle += f" \u00b7 {n_battles:,} battles"

@@ -194,7 +194,7 @@ class RunStore:
             self._lock.release()
             self._lock = None
 
-    def __enter__(self) -> RunStore:
+    def __enter__(self) -> RunStore:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self
 
     def __exit__(self, *exc: object) -> None:
