@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from banditarena.ratings.stats import mcnemar_test as paired_test
 from banditarena.errors import ConfigError, StoreError
 from banditarena.judges.reward_models import (
     BaseRewardModel,
@@ -38,6 +37,7 @@ from banditarena.laser.data import (
 )
 from banditarena.laser.loop import MethodRunner
 from banditarena.laser.recipe import LaserRecipe, RewardModelSpec, load_recipe
+from banditarena.ratings.stats import mcnemar_test as paired_test
 from banditarena.types import Prompt, stable_hash
 
 __all__ = [
