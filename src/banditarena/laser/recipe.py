@@ -51,19 +51,21 @@ class DataSpec(Model):
 
 
 class RewardModelSpec(Model):
-    """One reward model (an arm). ``kind`` picks the implementation; wrappers via noise_sigma / corrupt_p."""
+    """One reward model (an arm). ``kind`` is a name of :data:`laser.rm_registry.RM_KINDS` (likelihood, gguf,
+    classifier, verifier, partial, refsim, llm_judge, ...); wrappers via noise_sigma / corrupt_p."""
 
     name: str
-    kind: Literal["likelihood", "classifier", "verifier", "refsim", "llm_judge"]
-    model: str | None = None  # likelihood / classifier: checkpoint path or embedded alias
+    kind: str
+    model: str | None = None  # likelihood / classifier: checkpoint path or alias; gguf: .gguf path or package alias
     method: Literal["numbers", "tokens", "embedding"] = "numbers"  # refsim
-    context_template: str | None = None  # likelihood: e.g. "{prompt}\nReference: {reference}"
+    context_template: str | None = None  # likelihood / gguf: e.g. "{prompt}\nReference: {reference}"
     system_prompt: str | None = None
     endpoint: EndpointConfig | None = None  # llm_judge: the judge model's endpoint
+    threads: int = Field(1, ge=1)  # gguf: llama.cpp threads
     renamed: ClassVar[dict[str, str]] = {"backend": "endpoint"}
     noise_sigma: float = Field(0.0, ge=0)
     corrupt_p: float = Field(0.0, ge=0, le=1)
-    corrupt_mode: Literal["invert", "shuffle", "nan"] = "invert"
+    corrupt_mode: Literal["invert", "shuffle", "nan", "raise"] = "invert"
 
     @field_validator("endpoint", mode="before")
     @classmethod
@@ -73,11 +75,14 @@ class RewardModelSpec(Model):
         return v
 
     @model_validator(mode="after")
-    def _needs_model(self) -> RewardModelSpec:
-        if self.kind in {"likelihood", "classifier"} and not self.model:
-            raise ValueError(f"reward model '{self.name}' of kind '{self.kind}' needs 'model'")
-        if self.kind == "llm_judge" and not self.endpoint:
-            raise ValueError(f"reward model '{self.name}' of kind 'llm_judge' needs 'endpoint'")
+    def _kind(self) -> RewardModelSpec:
+        from banditarena.laser.rm_registry import RM_KINDS
+
+        if self.kind not in RM_KINDS:
+            raise ValueError(f"reward model '{self.name}': unknown kind '{self.kind}' (known: {', '.join(RM_KINDS)})")
+        for f in RM_KINDS[self.kind][1]:
+            if not getattr(self, f):
+                raise ValueError(f"reward model '{self.name}' of kind '{self.kind}' needs '{f}'")
         return self
 
 
