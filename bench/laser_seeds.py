@@ -77,6 +77,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--deadline-min", type=float, default=None, help="start no new task after this many minutes")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--routing", default=str(ROOT / "runs" / "laser-routing" / "routing.json"),
+                    help="routing.json of bench/laser_routing.py, shown on the report page")
     ap.add_argument("--task", help=argparse.SUPPRESS)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -93,9 +95,13 @@ def main() -> None:
     if not args.report_only:
         _run(args, _tasks(args, methods, noise))
     from banditarena.laser.multiseed import report_seeds
+    from banditarena.laser.report import write_seeds_report
 
     text = report_seeds(Path(args.run_dir), args.seeds, methods, noise, noise_rm=args.noise_rm, sigma=args.sigma)
     print(text)
+    html = write_seeds_report(args.run_dir, args.seeds, methods, noise, noise_rm=args.noise_rm, sigma=args.sigma,
+                              routing=args.routing)
+    print(f"report: {html}")
 
 
 def _run(args, pending: list[str]) -> None:

@@ -19,7 +19,7 @@ def test_a_raising_rm_is_counted_per_rm_and_the_run_resumes(tiny_llama: Path, tm
     rec = tiny_recipe(tiny_llama, reward_models=rms, methods=["ensemble_avg"],
                       loop={"iterations": 2, "batch_size": 3}, data={"n_dev": 0, "n_test": 2})
     rc = load_recipe(rec)
-    train, dev, test = load_problems(rc)
+    train, _, test = load_problems(rc)
     first = MethodRunner("ensemble_avg", rc, [build_reward_model(s) for s in rc.reward_models], train,
                          tmp_path / "r", str(tiny_llama), test=test)
     st = first.run(stop_after=1)  # interrupted after one iteration

@@ -47,7 +47,7 @@ def test_partial_credit_ties_less_than_the_verifier() -> None:
                         f"{work}. So the answer is {int(n) - 1}.", "I do not know."])
     refs = [p.reference for p in probs]
     msgs = [p.messages for p in probs]
-    ties = lambda rm: np.mean([np.all(s == s[0]) for s in rm.score_batch(msgs, answers, refs)])  # noqa: E731
+    ties = lambda rm: np.mean([np.all(s == s[0]) for s in rm.score_batch(msgs, answers, refs)])
     assert ties(VerifierRM()) == 1.0
     assert ties(PartialCreditRM()) == 0.0
 

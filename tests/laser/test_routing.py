@@ -20,7 +20,7 @@ def _answers(p, rng) -> list[str]:
     first = work.split(". ")[0]
     a, op, b = first.split(" = ")[0].split(" ")
     other = {"+": "-", "-": "+", "*": "+"}[op]
-    wrong_op = int(eval(f"{a} {other} {b}"))  # noqa: S307 - digits and one operator from our generator
+    wrong_op = int(eval(f"{a} {other} {b}"))
     out = [f"{work}. The answer is {n}.", f"{first.split(' = ')[0]} = {n + 2}. The answer is {n + 2}.",
            f"{a} {other} {b} = {wrong_op}. The answer is {wrong_op}.", f"The answer is {n + 7}."]
     return [out[i] for i in rng.permutation(4)]
