@@ -72,6 +72,10 @@ def main() -> None:
     labels = verifier_labels(s["answers"], s["references"])
     rms = {"partial": PartialCreditRM(), "refsim": ReferenceSimilarityRM("numbers"), "verifier": VerifierRM()}
     scores = {k: rm.score_batch(s["messages"], s["answers"], s["references"]) for k, rm in rms.items()}
+    print("| RM | answer sets whose 4 scores all tie | NaN scores |\n|---|---|---|")
+    for k, sc in scores.items():
+        tie = np.mean([bool(np.all(x == x[0])) for x in sc])
+        print(f"| {k} | {tie:.3f} | {int(sum(np.isnan(x).sum() for x in sc))} |")
     agree, names, keep = specialist_agreement(scores, labels, s["categories"], ASSIGN)
     cats = np.array(s["categories"])
     print(f"{len(cats)} problems x 4 sampled answers; {int(keep.sum())} with a right and a wrong answer "
