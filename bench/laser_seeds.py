@@ -75,6 +75,10 @@ def main() -> None:
                     help="methods rerun with the noisy RM (default: every method that can use it)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--tasks", nargs="+", default=None,
+                    help="exact tasks SEED=PART=METHOD to run, in order (default: every seed x method)")
+    ap.add_argument("--max-total", type=int, default=None,
+                    help="also wait while this many task processes of any runner on RUN_DIR are alive")
     ap.add_argument("--deadline-min", type=float, default=None, help="start no new task after this many minutes")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--routing", default=str(ROOT / "runs" / "laser-routing" / "routing.json"),
@@ -93,7 +97,7 @@ def main() -> None:
     noise = args.noise_methods if args.noise_methods is not None else [
         m for m in methods if not m.startswith("single:") or m == f"single:{args.noise_rm}"]
     if not args.report_only:
-        _run(args, _tasks(args, methods, noise))
+        _run(args, list(args.tasks) if args.tasks else _tasks(args, methods, noise))
     from banditarena.laser.multiseed import report_seeds
     from banditarena.laser.report import write_seeds_report
 
@@ -102,6 +106,15 @@ def main() -> None:
     html = write_seeds_report(args.run_dir, args.seeds, methods, noise, noise_rm=args.noise_rm, sigma=args.sigma,
                               routing=args.routing)
     print(f"report: {html}")
+
+
+def _room(args) -> bool:
+    """Fewer than --max-total task processes on this run directory (from any runner) are alive."""
+    if args.max_total is None:
+        return True
+    out = subprocess.run(["pgrep", "-f", f"laser_seeds.py.*--run-dir {args.run_dir} .*--task"], capture_output=True,
+                         text=True, check=False).stdout.split()
+    return len(out) < args.max_total
 
 
 def _run(args, pending: list[str]) -> None:
@@ -123,7 +136,7 @@ def _run(args, pending: list[str]) -> None:
                 print(f"[{time.perf_counter() - t0:6.0f}s] done {name} (exit {p.returncode}, {rec['seconds']} s)",
                       flush=True)
         late = args.deadline_min is not None and time.perf_counter() - t0 > 60 * args.deadline_min
-        while pending and len(running) < args.workers and not late:
+        while pending and len(running) < args.workers and not late and _room(args):
             name = pending.pop(0)
             running.append((name, subprocess.Popen(cmd + ["--task", name]), time.perf_counter()))
             print(f"[{time.perf_counter() - t0:6.0f}s] start {name}", flush=True)

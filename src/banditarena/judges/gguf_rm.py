@@ -98,7 +98,7 @@ class GGUFLikelihoodRM(BaseRewardModel):
         _silence_llama_cpp(llama_cpp)
         try:
             self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx, n_batch=self.n_ctx, logits_all=True,
-                                        n_threads=self.threads, verbose=False)
+                                        n_threads=self.threads, n_threads_batch=self.threads, verbose=False)
         except Exception as exc:  # noqa: BLE001 - llama.cpp raises ValueError/RuntimeError on bad files
             raise ModelError(f"reward model '{self.name}' failed to load '{path}': {type(exc).__name__}: {exc}") \
                 from None

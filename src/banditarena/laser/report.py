@@ -118,15 +118,15 @@ def write_seeds_report(run_dir: str | Path, seeds: list[int], methods: list[str]
     if routing is not None and Path(routing).exists():
         r = json.loads(Path(routing).read_text())
         res = r["results"]
-        dims = sorted({k.split("/")[0] for k in res}, key=int)
+        dims = sorted({k.split("/")[0] for k in res})
         pngs, rows_ = [], []
         for d in dims:
             ser = {k.split("/")[1]: (list(range(1, len(v["windows"]) + 1)), v["windows"]) for k, v in res.items()
                    if k.split("/")[0] == d}
             pngs.append(_line_plot(ser, figs / f"routing_dim{d}.png", xlabel="fifth of the decisions",
-                                   title=f"Routing check: right specialist picked (context dim {d})",
+                                   title=f"Routing check: right specialist picked (context {d})",
                                    ylabel="right picks"))
-            rows_ += [{"dim": d, "method": k.split("/")[1], "right picks (2nd half)": float(np.mean(v["second_half_correct"])),
+            rows_ += [{"context": d, "method": k.split("/")[1], "right picks (2nd half)": float(np.mean(v["second_half_correct"])),
                        "regret": float(np.mean(v["regret"]))} for k, v in res.items() if k.split("/")[0] == d]
         sections.append(("Routing check (known specialists)", pd.DataFrame(rows_), pngs))
     meta = {"seeds": ", ".join(map(str, seeds)), "noise": f"N(0, {sigma:g}^2) on {noise_rm}"}
