@@ -89,6 +89,25 @@ def _from_runs(runs: Path, run: Path, threads: int) -> dict:
             "answers": [a for _, a, _ in sets], "hidden": [hid[p.id] for p in ps]}
 
 
+def _real_rms(s: dict, labels: list, scores: dict) -> None:
+    """Mean ranking agreement with the verifier of each real RM (and Gemma 3 270M) per category."""
+    from banditarena.judges.gguf_rm import GGUFLikelihoodRM
+    from banditarena.laser.rewards import ranking_agreement
+
+    inf = [i for i, y in enumerate(labels) if np.nanmin(y) == 0 and np.nanmax(y) == 1]
+    gem = GGUFLikelihoodRM("gemma3-270m", name="gemma").score_batch([s["messages"][i] for i in inf],
+                                                                      [s["answers"][i] for i in inf])
+    table = {k: [ranking_agreement(v[i], labels[i]) for i in inf] for k, v in scores.items()}
+    table["gemma"] = [ranking_agreement(g, labels[i]) for g, i in zip(gem, inf)]
+    cats = np.array([s["categories"][i] for i in inf])
+    print(f"{len(inf)} answer sets with a right and a wrong answer\n")
+    print("| category | n | " + " | ".join(table) + " |\n|---|---|" + "---|" * len(table))
+    for c in [*sorted(set(cats)), "all"]:
+        m = cats == c if c != "all" else np.ones(len(cats), dtype=bool)
+        print(f"| {c} | {int(m.sum())} | " + " | ".join(f"{np.nanmean(np.array(v)[m]):.2f}" for v in table.values())
+              + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", default=str(ROOT / "runs" / "laser-routing"))
@@ -99,6 +118,8 @@ def main() -> None:
     ap.add_argument("--dims", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--real-rms", action="store_true",
+                    help="only print each real RM's agreement per category, Gemma 3 270M included (no routing)")
     ap.add_argument("--from-runs", default=None, help="reuse the answers sampled by bench/laser_seeds.py runs")
     ap.add_argument("--contexts", nargs="+", default=["policy", "text"], choices=["policy", "text"])
     args = ap.parse_args()
@@ -124,6 +145,9 @@ def main() -> None:
     for k, sc in scores.items():
         tie = np.mean([bool(np.all(x == x[0])) for x in sc])
         print(f"| {k} | {tie:.3f} | {int(sum(np.isnan(x).sum() for x in sc))} |")
+    if args.real_rms:
+        _real_rms(s, labels, scores)
+        return
     agree, names, keep = specialist_agreement(scores, labels, s["categories"], ASSIGN)
     cats = np.array(s["categories"])
     print(f"{len(cats)} answer sets of 4 sampled answers ({len(set(s['ids']))} distinct problems); {int(keep.sum())} with a right and a wrong answer "

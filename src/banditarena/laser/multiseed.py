@@ -206,7 +206,8 @@ def report_seeds(run_dir: Path, seeds: list[int], methods: list[str], noise_meth
     best = str(singles.sort_values("dev_accuracy", ascending=False).iloc[0]["method"]) if not singles.empty else None
     tests = []
     for a in [m for m in clean if m.startswith("laser")]:
-        for b in [best, "single:partial", "random", "sequential", "ensemble_avg", "ensemble_agree", "router", "base"]:
+        others = [best, "single:partial", "random", "sequential", "ensemble_avg", "ensemble_agree", "router", "base"]
+        for b in dict.fromkeys(others):  # in order, once each
             if b and b != a:
                 r = paired_pooled(clean, a, b, base)
                 if r:
