@@ -91,3 +91,11 @@ def test_gemma_gguf_likelihood_prefers_the_worked_answer() -> None:
     assert rm.calls == 3 and rm.nan_count == 1
     again = rm.score(q, ["3 * 4 = 12. The answer is 12."])  # deterministic, KV-cache reuse is exact
     assert again[0] == pytest.approx(s[0], abs=1e-4)
+
+
+def test_shipped_reproduction_recipe_validates() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "src" / "banditarena" / "recipes" / "laser-math.yaml"
+    rc = load_recipe(shipped)
+    assert [r.kind for r in rc.reward_models] == ["partial", "verifier", "refsim", "gguf"]
+    assert rc.loop.reward == "agreement" and rc.data.n_train >= 256 and "router" in rc.methods
+    assert "likelihood" not in [r.kind for r in rc.reward_models]  # the policy's own likelihood: ablation only
