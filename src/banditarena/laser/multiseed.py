@@ -217,7 +217,8 @@ def report_seeds(run_dir: Path, seeds: list[int], methods: list[str], noise_meth
     rows = []
     for m in noise_methods:
         if m in clean or m in noisy:
-            c = np.mean([st["test"]["accuracy"] for st in clean.get(m, {}).values()]) if m in clean else None
+            common = set(clean.get(m, {})) & set(noisy.get(m, {})) or set(clean.get(m, {}))  # paired seeds first
+            c = np.mean([clean[m][sd]["test"]["accuracy"] for sd in common]) if m in clean else None
             n = np.mean([st["test"]["accuracy"] for st in noisy.get(m, {}).values()]) if m in noisy else None
             rows.append({"method": m, "clean": c, f"sigma={sigma:g} on {noise_rm}": n,
                          "change": None if c is None or n is None else n - c,
