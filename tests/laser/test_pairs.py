@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from banditarena.laser.loop import PairStats, agreement_pairs, ensemble_scores, form_pairs
+from banditarena.laser.pairs import PairStats, agreement_pairs, ensemble_scores, form_pairs
 from banditarena.types import Prompt
 
 P = Prompt(id="p1", messages=[{"role": "user", "content": "2+2?"}], category="add", reference="#### 4")

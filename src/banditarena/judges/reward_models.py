@@ -469,13 +469,14 @@ class CorruptedRM(BaseRewardModel):
     """Corrupts ``base``: with probability ``p`` per prompt the scores are replaced.
 
     ``mode``: ``"invert"`` (negated: the ranking is reversed), ``"shuffle"`` (randomly permuted) or
-    ``"nan"`` (every score NaN: a failing RM). ``corrupted`` counts the prompts hit.
+    ``"nan"`` (every score NaN: a failing RM) or ``"raise"`` (a :class:`JudgeError`: a crashing RM).
+    ``corrupted`` counts the prompts hit.
     """
 
     def __init__(self, base: BaseRewardModel, p: float = 1.0, mode: str = "invert", seed: int = 0, *,
                  name: str | None = None) -> None:
-        if mode not in {"invert", "shuffle", "nan"}:
-            raise ConfigError(f"CorruptedRM.mode: '{mode}' is not one of invert, shuffle, nan")
+        if mode not in {"invert", "shuffle", "nan", "raise"}:
+            raise ConfigError(f"CorruptedRM.mode: '{mode}' is not one of invert, shuffle, nan, raise")
         if not 0.0 <= p <= 1.0:
             raise ConfigError(f"CorruptedRM.p must be in [0, 1], got {p}")
         super().__init__(name or f"{base.name}+{mode}{p:g}")
@@ -493,6 +494,8 @@ class CorruptedRM(BaseRewardModel):
         for s in scores:
             if self.rng.random() < self.p:
                 self.corrupted += 1
+                if self.mode == "raise":
+                    raise JudgeError(f"reward model '{self.name}' failed (injected fault)")
                 s = -s if self.mode == "invert" else self.rng.permutation(s) if self.mode == "shuffle" else s * np.nan
             out.append(s)
         return out

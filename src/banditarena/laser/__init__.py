@@ -6,14 +6,8 @@ Importing this package loads no model library.
 """
 
 from banditarena.laser.data import arithmetic_problems, load_gsm8k, load_jsonl_problems, split_problems
-from banditarena.laser.loop import (
-    MethodRunner,
-    MethodState,
-    PairStats,
-    agreement_pairs,
-    ensemble_scores,
-    form_pairs,
-)
+from banditarena.laser.loop import MethodRunner, MethodState
+from banditarena.laser.pairs import PairStats, agreement_pairs, ensemble_scores, form_pairs
 from banditarena.laser.policy import EvalResult, Policy
 from banditarena.laser.recipe import (
     METHODS,

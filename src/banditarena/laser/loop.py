@@ -1,31 +1,28 @@
-"""The LASeR loop and its baselines, in one harness.
+"""The LASeR loop and its baselines, in one harness: one method of a recipe, iteration by iteration.
 
-One iteration of a method (``laser``, ``single:<rm>``, ``random``, ``sequential``, ``ensemble_avg``,
-``ensemble_agree``):
+One iteration (:meth:`MethodRunner.iteration`) is a short recipe of named steps:
 
-1. take the next ``batch_size`` training prompts (a seeded permutation, re-drawn every pass);
-2. ``laser`` only: embed them with the current policy (context) and let LinUCB pick one reward model for the
-   batch (``mode="batch"``, context = mean of the prompt contexts) or one per prompt (``mode="instance"``);
-3. sample ``n`` answers per prompt at the recipe's temperature;
-4. score them with the chosen reward model(s); pairs are the top answer against ranks ``2..m``;
-   a prompt whose scores hold a NaN, or all tie, is a counted skip (``nan_skips`` / ``tie_skips``);
-5. train one round of DPO + NLL (LoRA, merged afterwards) on the pairs; the reference is the policy at the
-   start of the iteration, so it is re-synced every iteration;
-6. bandit reward = -training loss (batch mode: the mean step loss of the round; instance mode: each prompt's
-   own DPO + NLL loss after the round), normalised by the running 20th/80th percentiles
-   (:class:`~banditarena.bandits.QuantileNormalizer`). An arm whose batch gave no pair at all gets reward 0
-   (the worst normalised value): it spent reward-model calls and produced no learning signal.
+1. ``take_batch`` - the next ``batch_size`` training prompts (a seeded permutation, re-drawn every pass) and,
+   when the selector needs them, their context vectors (the policy's prompt embeddings);
+2. ``choose_rms`` - the selector picks a reward model per batch or per prompt (:mod:`.selection`);
+3. ``sample`` - ``n_samples`` answers per prompt at the recipe's temperature;
+4. ``score`` - the chosen RM(s) score them; an RM that raises or returns NaN is a counted skip per RM;
+5. ``form_pairs`` - top answer against ranks ``2..m`` (:mod:`.pairs`; ensembles combine all RMs);
+6. ``train`` - one round of DPO + NLL (LoRA, merged afterwards); the reference is the policy at the start of
+   the iteration;
+7. ``reward_bandit`` - the recipe's bandit reward (:mod:`.rewards`: the paper's minus training loss, or the
+   RM's agreement with the verifier on a rotating dev batch) goes back to the selector;
+8. ``log`` - counters, selections and history; every ``eval_every`` iterations the learning curve's point.
 
-Everything is resumable: after every iteration the method's state (``state.json``: iteration, bandit and
-normaliser state, counters, history) and its LoRA adapter (or full checkpoint) are written to
-``run_dir/<method>/``; a rerun rebuilds the policy from the base model plus the saved adapters and continues.
-Sampling and training seeds derive from ``(seed, iteration)``, so a resumed run continues identically.
+Everything is resumable: after every iteration the method's state (``state.json``) and its LoRA adapter (or
+full checkpoint) are written to ``run_dir/<method>/``; a rerun rebuilds the policy from the base model plus the
+saved adapters and continues. Every random stream is a named child of the recipe's seed
+(:func:`banditarena.seeds.child_seed`), so a resumed run continues identically.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -37,118 +34,15 @@ import numpy as np
 
 from banditarena.errors import ConfigError, StoreError
 from banditarena.judges.reward_models import BaseRewardModel
+from banditarena.laser.pairs import PairStats, agreement_pairs, ensemble_scores, form_pairs
 from banditarena.laser.policy import Policy
 from banditarena.laser.recipe import LaserRecipe
+from banditarena.laser.rewards import Feedback, dpo_nll_loss, pair_logps, ranking_agreement, verifier_labels
+from banditarena.laser.selection import CategoryRouter, Choice, RMSelector, make_selector
+from banditarena.seeds import child_seed
 from banditarena.types import Prompt
 
-__all__ = ["MethodRunner", "MethodState", "PairStats", "agreement_pairs", "ensemble_scores", "form_pairs"]
-
-
-@dataclass
-class PairStats:
-    """Counters of pair formation for one batch (or a whole run)."""
-
-    pairs: int = 0
-    tie_skips: int = 0  # prompts whose chosen RM gave every answer the same score
-    nan_skips: int = 0  # prompts with at least one NaN score
-    tied_pairs: int = 0  # (top, rank k) pairs dropped because the two scores tie
-    identical_pairs: int = 0  # (top, rank k) pairs dropped because both answers are the same text
-    disagree_pairs: int = 0  # ensemble_agree: pairs dropped for lack of agreement
-
-    def add(self, other: PairStats) -> None:
-        for k in self.__dataclass_fields__:
-            setattr(self, k, getattr(self, k) + getattr(other, k))
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: int(getattr(self, k)) for k in self.__dataclass_fields__}
-
-
-def _row(prompt: Prompt, chosen: str, rejected: str) -> dict[str, Any]:
-    msgs = [dict(m) for m in prompt.messages]
-    return {"prompt": msgs, "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], "prompt_id": prompt.id}
-
-
-def form_pairs(prompt: Prompt, answers: list[str], scores: np.ndarray, m: int | None = None,
-               stats: PairStats | None = None) -> list[dict[str, Any]]:
-    """Preference rows: the top-scored answer against the answers ranked ``2..m`` (``m`` None: all).
-
-    NaN anywhere -> no rows, ``nan_skips`` += 1; all scores equal -> no rows, ``tie_skips`` += 1. A pair whose
-    two scores tie, or whose two texts are identical, is dropped and counted. Ranking is stable (ties keep
-    sampling order).
-    """
-    st = stats if stats is not None else PairStats()
-    s = np.asarray(scores, dtype=float)
-    if s.shape != (len(answers),):
-        raise ConfigError(f"prompt {prompt.id}: {len(answers)} answers but scores of shape {s.shape}")
-    if np.isnan(s).any():
-        st.nan_skips += 1
-        return []
-    if len(s) < 2 or np.all(s == s[0]):
-        st.tie_skips += 1
-        return []
-    order = np.argsort(-s, kind="stable")
-    top = int(order[0])
-    last = len(order) if m is None else min(m, len(order))
-    rows = []
-    for k in order[1:last]:
-        k = int(k)
-        if s[k] == s[top]:
-            st.tied_pairs += 1
-        elif answers[k].strip() == answers[top].strip():
-            st.identical_pairs += 1
-        else:
-            rows.append(_row(prompt, answers[top], answers[k]))
-    st.pairs += len(rows)
-    return rows
-
-
-def ensemble_scores(all_scores: list[np.ndarray]) -> np.ndarray:
-    """Score-averaging ensemble: each RM's scores z-normalised within the prompt, then averaged.
-
-    An RM whose scores all tie contributes zeros; a NaN from any RM makes that answer's score NaN.
-    """
-    z = []
-    for s in all_scores:
-        s = np.asarray(s, dtype=float)
-        sd = np.nanstd(s) if np.isfinite(s).any() else 0.0
-        z.append((s - np.nanmean(s)) / sd if sd > 0 else np.where(np.isnan(s), np.nan, 0.0))
-    return np.mean(np.stack(z), axis=0)
-
-
-def agreement_pairs(prompt: Prompt, answers: list[str], all_scores: list[np.ndarray], m: int | None,
-                    agreement: float, stats: PairStats) -> list[dict[str, Any]]:
-    """Agreement ensemble: the top answer by averaged z-scores; a pair (top, rank k) is kept only when more
-    than ``agreement`` of the RMs score top strictly above k (so noise that one RM adds is voted out)."""
-    if any(np.isnan(np.asarray(s, dtype=float)).any() for s in all_scores):
-        stats.nan_skips += 1
-        return []
-    avg = ensemble_scores(all_scores)
-    tmp = PairStats()
-    rows = form_pairs(prompt, answers, avg, m, tmp)
-    stats.tie_skips += tmp.tie_skips
-    stats.tied_pairs += tmp.tied_pairs
-    stats.identical_pairs += tmp.identical_pairs
-    if not rows:
-        return []
-    order = np.argsort(-avg, kind="stable")
-    top = int(order[0])
-    last = len(order) if m is None else min(m, len(order))
-    kept = []
-    by_text = {r["rejected"][0]["content"]: r for r in rows}
-    for k in order[1:last]:
-        k = int(k)
-        r = by_text.get(answers[k])
-        if r is None:
-            continue
-        votes = float(np.mean([float(np.asarray(s)[top] > np.asarray(s)[k]) for s in all_scores]))
-        if votes > agreement:
-            kept.append(r)
-        else:
-            stats.disagree_pairs += 1
-        by_text.pop(answers[k], None)
-    stats.pairs += len(kept)
-    return kept
+__all__ = ["Batch", "MethodRunner", "MethodState", "Pairs", "Scored", "Update"]
 
 
 @dataclass
@@ -161,7 +55,10 @@ class MethodState:
     selector: dict[str, Any] | None = None
     normalizer: dict[str, Any] | None = None
     rm_calls: dict[str, int] = field(default_factory=dict)
+    rm_skips: dict[str, dict[str, int]] = field(default_factory=dict)  # per RM: nan / error prompts
+    rm_first_error: dict[str, str] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    cost: dict[str, float] = field(default_factory=dict)  # reward / router extra cost: dev_gens, dev_rm_calls, s
     wall_s: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)  # one row per iteration
     selections: list[dict[str, Any]] = field(default_factory=list)  # one row per (iteration, prompt)
@@ -182,83 +79,42 @@ class MethodState:
             raise StoreError(f"{path}: unreadable method state ({exc})") from exc
 
 
-class _Selector:
-    """Which reward model(s) score each prompt. ``choose`` returns (arms, propensities) per prompt."""
+@dataclass
+class Batch:
+    """The iteration's prompts and, when the selector uses them, their context vectors."""
 
-    needs_context = False
-
-    def choose(self, it: int, n: int, contexts: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        raise ConfigError("abstract selector")  # pragma: no cover - every selector overrides it
-
-    def update(self, arms: np.ndarray, rewards: np.ndarray, contexts: np.ndarray | None) -> None:
-        return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {}
-
-    def load_state_dict(self, d: dict[str, Any]) -> None:
-        return None
+    it: int
+    prompts: list[Prompt]
+    contexts: np.ndarray | None = None
 
 
-class _Fixed(_Selector):
-    def __init__(self, arm: int) -> None:
-        self.arm = arm
+@dataclass
+class Scored:
+    """Scores of each prompt's answers: one array per prompt per RM used (``by_rm[rm_index][i]``)."""
 
-    def choose(self, it, n, contexts):
-        return np.full(n, self.arm, dtype=np.int64), np.ones(n)
-
-
-class _Random(_Selector):
-    def __init__(self, k: int, seed: int, per_instance: bool) -> None:
-        self.k, self.seed, self.per_instance = k, seed, per_instance
-
-    def choose(self, it, n, contexts):
-        rng = np.random.default_rng([self.seed, it, 7])
-        arms = rng.integers(self.k, size=n) if self.per_instance else np.full(n, rng.integers(self.k))
-        return arms.astype(np.int64), np.full(n, 1.0 / self.k)
+    answers: list[list[str]]
+    by_rm: dict[int, list[np.ndarray | None]]
+    calls: dict[str, int]
 
 
-class _Sequential(_Selector):
-    def __init__(self, k: int) -> None:
-        self.k = k
+@dataclass
+class Pairs:
+    """Preference rows per prompt and the counters of how they were formed."""
 
-    def choose(self, it, n, contexts):
-        return np.full(n, it % self.k, dtype=np.int64), np.ones(n)
+    per_prompt: list[list[dict[str, Any]]]
+    stats: PairStats
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return [r for rs in self.per_prompt for r in rs]
 
 
-class _LinUCB(_Selector):
-    needs_context = True
+@dataclass
+class Update:
+    """What one round of training did: step losses and, in instance mode, each prompt's loss after it."""
 
-    def __init__(self, k: int, dim: int, alpha: float, seed: int, per_instance: bool) -> None:
-        from banditarena.bandits import LinUCB
-
-        self.bandit = LinUCB(k, dim, alpha=alpha, seed=seed)
-        self.per_instance = per_instance
-
-    @staticmethod
-    def batch_context(contexts: np.ndarray) -> np.ndarray:
-        c = contexts.mean(axis=0)
-        return c / max(float(np.linalg.norm(c)), 1e-12)
-
-    def choose(self, it, n, contexts):
-        assert contexts is not None
-        if self.per_instance:
-            return self.bandit.select(n, contexts)
-        arms, props = self.bandit.select(1, self.batch_context(contexts))
-        return np.full(n, int(arms[0]), dtype=np.int64), np.full(n, float(props[0]))
-
-    def update(self, arms, rewards, contexts):
-        assert contexts is not None
-        if self.per_instance:
-            self.bandit.update(arms, rewards, contexts)
-        else:
-            self.bandit.update(arms[:1], rewards[:1], self.batch_context(contexts)[None, :])
-
-    def state_dict(self):
-        return self.bandit.state_dict()
-
-    def load_state_dict(self, d):
-        self.bandit.load_state_dict(d)
+    losses: list[float]
+    prompt_loss: np.ndarray
 
 
 class MethodRunner:
@@ -267,36 +123,257 @@ class MethodRunner:
     def __init__(self, method: str, recipe: LaserRecipe, rms: list[BaseRewardModel], train: list[Prompt],
                  run_dir: Path, base_model: str, *, test: list[Prompt] | None = None,
                  dev: list[Prompt] | None = None, on_iteration: Any = None) -> None:
+        if not train:
+            raise ConfigError("data.n_train: empty training set")
         self.method, self.recipe, self.rms = method, recipe, rms
         self.train, self.test, self.dev = train, test or [], dev or []
         self.base_model = base_model
         self.dir = Path(run_dir) / method.replace(":", "_")
         self.on_iteration = on_iteration
-        if not train:
-            raise ConfigError("data: empty training set")
-        k = len(rms)
         lp = recipe.loop
-        per_instance = lp.mode == "instance"
-        if method == "laser":
-            dim = recipe.policy.context_dim or 0
-            self.selector: _Selector | None = _LinUCB(k, dim or 1, lp.alpha, recipe.seed, per_instance)
-        elif method.startswith("single:"):
-            names = [r.name for r in rms]
-            name = method.split(":", 1)[1]
-            if name not in names:
-                raise ConfigError(f"method '{method}': no reward model named '{name}' (have {names})")
-            self.selector = _Fixed(names.index(name))
-        elif method == "random":
-            self.selector = _Random(k, recipe.seed, per_instance)
-        elif method == "sequential":
-            self.selector = _Sequential(k)
-        elif method in {"ensemble_avg", "ensemble_agree"}:
-            self.selector = None
-        else:
-            raise ConfigError(f"methods: unknown method '{method}'")
+        self.reward_kind = method.split(":", 1)[1] if method.startswith("laser:") else lp.reward
+        if self.reward_kind == "agreement" and len(self.dev) < lp.dev_batch:
+            raise ConfigError(f"loop.dev_batch: the agreement reward needs {lp.dev_batch} dev problems per "
+                              f"iteration, the dev set has {len(self.dev)} (raise data.n_dev)")
+        self.selector: RMSelector | CategoryRouter | None = make_selector(
+            method, [r.name for r in rms], mode=lp.mode, seed=self._seed("selector"),
+            context_dim=recipe.policy.context_dim or 1, alpha=lp.alpha)
         self.policy: Policy | None = None
         self.normalizer: Any = None
         self.state = MethodState(method=method)
+
+    def _seed(self, *names: Any) -> int:
+        return child_seed(self.recipe.seed, self.method, *names)
+
+    # ------------------------------------------------------------------ one iteration
+    def iteration(self, it: int) -> None:
+        """One LASeR iteration, step by step (see the module docstring)."""
+        t0 = time.perf_counter()
+        batch = self.take_batch(it)
+        choice = self.choose_rms(batch)
+        answers = self.sample(batch)
+        scored = self.score(batch, choice, answers)
+        pairs = self.form_pairs(batch, choice, scored)
+        update = self.train_round(batch, pairs)
+        feedback = self.reward_bandit(batch, choice, pairs, update)
+        self.log(batch, choice, scored, pairs, update, feedback, time.perf_counter() - t0)
+        self.evaluate_curve(it)
+        self.state.iteration = it + 1
+        self._save()
+
+    def take_batch(self, it: int) -> Batch:
+        b, n = self.recipe.loop.batch_size, len(self.train)
+        prompts = []
+        for j in range(it * b, (it + 1) * b):
+            epoch, pos = divmod(j, n)  # the same permutation for every method of a seed: paired batches
+            perm = np.random.default_rng(child_seed(self.recipe.seed, "batches", epoch)).permutation(n)
+            prompts.append(self.train[int(perm[pos])])
+        contexts = self._contexts(prompts) if self.selector is not None and self.selector.needs_context else None
+        return Batch(it, prompts, contexts)
+
+    def choose_rms(self, batch: Batch) -> Choice:
+        if self.selector is None:
+            return Choice.everyone(len(batch.prompts))
+        return self.selector.choose(batch.prompts, batch.contexts)
+
+    def sample(self, batch: Batch) -> list[list[str]]:
+        ps = self.recipe.policy
+        assert self.policy is not None
+        return self.policy.sample(batch.prompts, ps.n_samples, temperature=ps.temperature,
+                                  max_new_tokens=ps.max_new_tokens, seed=child_seed(self.recipe.seed, "sample",
+                                                                                    self.method, batch.it))
+
+    def score(self, batch: Batch, choice: Choice, answers: list[list[str]]) -> Scored:
+        used = sorted({int(a) for a in choice.arms}) if (choice.arms >= 0).all() else list(range(len(self.rms)))
+        before = {rm.name: rm.calls for rm in self.rms}
+        by_rm: dict[int, list[np.ndarray | None]] = {}
+        for a in used:
+            idx = [i for i in range(len(batch.prompts)) if choice.arms[i] in (a, -1)]
+            self.rms[a].reseed(self._seed("rm", self.rms[a].name, batch.it))
+            got = self._score_safely(self.rms[a], [batch.prompts[i] for i in idx], [answers[i] for i in idx])
+            by_rm[a] = [None] * len(batch.prompts)
+            for i, s in zip(idx, got):
+                by_rm[a][i] = s
+        return Scored(answers, by_rm, {rm.name: rm.calls - before[rm.name] for rm in self.rms})
+
+    def form_pairs(self, batch: Batch, choice: Choice, scored: Scored) -> Pairs:
+        lp = self.recipe.loop
+        stats = PairStats()
+        out: list[list[dict[str, Any]]] = []
+        for i, p in enumerate(batch.prompts):
+            ans = scored.answers[i]
+            per = [scored.by_rm[a][i] for a in sorted(scored.by_rm) if choice.arms[i] in (a, -1)]
+            if any(s is None for s in per):
+                stats.error_skips += 1
+                out.append([])
+            elif self.method == "ensemble_avg":
+                out.append(form_pairs(p, ans, ensemble_scores(per), lp.pairs_m, stats))
+            elif self.method == "ensemble_agree":
+                out.append(agreement_pairs(p, ans, per, lp.pairs_m, lp.agreement, stats))
+            else:
+                out.append(form_pairs(p, ans, per[0], lp.pairs_m, stats))
+        return Pairs(out, stats)
+
+    def train_round(self, batch: Batch, pairs: Pairs) -> Update:
+        from banditarena.training import train_dpo
+
+        tc = self.recipe.training
+        assert self.policy is not None
+        rows = pairs.rows
+        prompt_loss = np.full(len(batch.prompts), np.nan)
+        if not rows:
+            return Update([], prompt_loss)
+        per_prompt_loss = self.reward_kind == "loss" and self.recipe.loop.mode == "instance" and \
+            self.method.startswith("laser")
+        ref_lp = pair_logps(self.policy.model, self.policy.tok, rows, tc.max_length) if per_prompt_loss else None
+        out_dir = self.dir / f"iter_{batch.it:03d}"
+        res = train_dpo(self.policy.model, rows, out_dir, tc, tokenizer=self.policy.tok,
+                        seed=child_seed(self.recipe.seed, "train", self.method, batch.it),
+                        save=not tc.lora, save_adapter=tc.lora)
+        shutil.rmtree(out_dir / "trainer", ignore_errors=True)
+        self.policy.model = res.model
+        self.state.checkpoints.append(str(res.adapter_path if tc.lora else res.path))
+        if ref_lp is not None:
+            per_row = dpo_nll_loss(pair_logps(self.policy.model, self.policy.tok, rows, tc.max_length), ref_lp,
+                                   tc.beta, tc.nll_alpha)
+            pos = 0
+            for i, rs in enumerate(pairs.per_prompt):
+                if rs:
+                    prompt_loss[i] = float(np.mean(per_row[pos:pos + len(rs)]))
+                    pos += len(rs)
+        return Update(list(res.losses), prompt_loss)
+
+    def reward_bandit(self, batch: Batch, choice: Choice, pairs: Pairs, update: Update) -> Feedback:
+        n = len(batch.prompts)
+        if not self.method.startswith("laser") or not isinstance(self.selector, RMSelector):
+            return Feedback(np.full(n, np.nan), np.full(n, np.nan))  # only LASeR learns from a reward
+        fb = self._agreement_reward(batch, choice) if self.reward_kind == "agreement" else \
+            self._loss_reward(choice, update)
+        if self.reward_kind == "loss":
+            self.selector.update(choice, fb.reward, batch.contexts)
+        return fb
+
+    def log(self, batch: Batch, choice: Choice, scored: Scored, pairs: Pairs, update: Update, fb: Feedback,
+            wall: float) -> None:
+        st, lp = self.state, self.recipe.loop
+        for name, c in scored.calls.items():
+            st.rm_calls[name] = st.rm_calls.get(name, 0) + c
+        total = PairStats()
+        total.add(st.stats)
+        total.add(pairs.stats)
+        st.stats = total.as_dict()
+        for k, v in (("dev_gens", fb.dev_gens), ("dev_rm_calls", fb.dev_rm_calls), ("reward_s", fb.seconds)):
+            st.cost[k] = st.cost.get(k, 0) + v
+        per_instance = lp.mode == "instance" or isinstance(self.selector, CategoryRouter)
+        for i, p in enumerate(batch.prompts):
+            a = int(choice.arms[i])
+            st.selections.append({
+                "method": self.method, "iteration": batch.it,
+                "step": batch.it * len(batch.prompts) + i if per_instance else batch.it,
+                "prompt_id": p.id, "category": p.category, "arm": a, "rm": self.rms[a].name if a >= 0 else "all",
+                "propensity": float(choice.propensities[i]),
+                "reward": float(fb.reward[i]) if np.isfinite(fb.reward[i]) else None,
+                "n_pairs": len(pairs.per_prompt[i])})
+        rows = pairs.rows
+        st.history.append({"iteration": batch.it, "loss": float(np.mean(update.losses)) if update.losses else None,
+                           "n_rows": len(rows), "rm_calls": int(sum(scored.calls.values())), "wall_s": wall,
+                           "dev_informative": fb.dev_informative, **pairs.stats.as_dict()})
+        st.wall_s += wall
+        ck = self.dir / f"iter_{batch.it:03d}"
+        ck.mkdir(parents=True, exist_ok=True)
+        (ck / "samples.json").write_text(json.dumps(
+            [{"prompt_id": p.id, "category": p.category, "arm": int(choice.arms[i]), "answers": scored.answers[i],
+              "n_pairs": len(pairs.per_prompt[i])} for i, p in enumerate(batch.prompts)], indent=1),
+            encoding="utf-8")
+
+    def evaluate_curve(self, it: int) -> None:
+        rc = self.recipe
+        wanted = rc.eval_methods is None or self.method in rc.eval_methods or any(
+            self.method.startswith(m + ":") for m in rc.eval_methods)
+        if not (rc.eval_every and (it + 1) % rc.eval_every == 0 and self.test and wanted):
+            return
+        assert self.policy is not None
+        t1 = time.perf_counter()
+        ev = self.policy.evaluate(self.test, max_new_tokens=rc.eval_max_new_tokens)
+        self.state.history[-1].update(test_acc=ev.accuracy, eval_s=time.perf_counter() - t1)
+        if it + 1 == rc.loop.iterations:  # the final evaluation: reused by run()
+            self.state.test = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
+
+    # ------------------------------------------------------------------ helpers of the steps
+    def _contexts(self, prompts: list[Prompt]) -> np.ndarray:
+        ps = self.recipe.policy
+        assert self.policy is not None
+        return self.policy.embed(prompts, mode=ps.context, dim=ps.context_dim,
+                                 seed=child_seed(self.recipe.seed, "context-projection"))
+
+    def _score_safely(self, rm: BaseRewardModel, prompts: list[Prompt],
+                      answers: list[list[str]]) -> list[np.ndarray | None]:
+        """Scores per prompt; a prompt whose RM raised is None, one with a NaN score keeps it (both counted)."""
+        skips = self.state.rm_skips.setdefault(rm.name, {"nan": 0, "error": 0})
+        args = ([p.messages for p in prompts], answers, [p.reference for p in prompts])
+        try:
+            got: list[np.ndarray | None] = list(rm.score_batch(*args))
+        except Exception:  # noqa: BLE001 - isolate the failing prompts, one by one
+            got = []
+            for q, a, r in zip(*args):
+                try:
+                    got.append(rm.score_batch([q], [a], [r])[0])
+                except Exception as exc:  # noqa: BLE001 - a counted skip, the message kept in the state
+                    skips["error"] += 1
+                    self.state.rm_first_error.setdefault(rm.name, f"{type(exc).__name__}: {exc}"[:300])
+                    got.append(None)
+        skips["nan"] += sum(1 for s in got if s is not None and np.isnan(s).any())
+        return got
+
+    def _loss_reward(self, choice: Choice, update: Update) -> Feedback:
+        n = len(choice.arms)
+        if self.recipe.loop.mode == "instance":
+            raw = -update.prompt_loss
+        else:
+            raw = np.full(n, -float(np.mean(update.losses)) if update.losses else np.nan)
+        finite = raw[np.isfinite(raw)]
+        if finite.size:
+            self.normalizer.update(finite if self.recipe.loop.mode == "instance" else finite[:1])
+        reward = np.where(np.isfinite(raw), self.normalizer.transform(np.nan_to_num(raw)), 0.0)
+        return Feedback(raw, reward)
+
+    def _agreement_reward(self, batch: Batch, choice: Choice) -> Feedback:
+        """Each chosen RM's ranking agreement with the verifier on the next dev window, at its contexts."""
+        assert self.policy is not None and isinstance(self.selector, RMSelector)
+        t0 = time.perf_counter()
+        ps = self.recipe.policy
+        dev = self._dev_window(batch.it)
+        answers = self.policy.sample(dev, ps.n_samples, temperature=ps.temperature, max_new_tokens=ps.max_new_tokens,
+                                     seed=child_seed(self.recipe.seed, "dev-sample", self.method, batch.it))
+        labels = verifier_labels(answers, [p.reference for p in dev])
+        informative = [j for j, y in enumerate(labels) if np.nanmin(y) == 0 and np.nanmax(y) == 1]
+        ctx = self._contexts([dev[j] for j in informative]) if informative and self.selector.needs_context else None
+        fb = Feedback(np.full(len(batch.prompts), np.nan), np.full(len(batch.prompts), np.nan),
+                      dev_gens=len(dev) * ps.n_samples, dev_informative=len(informative))
+        for a in sorted({int(x) for x in choice.arms}):
+            rm = self.rms[a]
+            got = self._score_safely(rm, [dev[j] for j in informative], [answers[j] for j in informative])
+            fb.dev_rm_calls += sum(len(answers[j]) for j in informative)
+            agree = np.array([ranking_agreement(s, labels[j]) if s is not None else np.nan
+                              for j, s in zip(informative, got)])
+            ok = np.isfinite(agree)
+            if ok.any():
+                self.selector.update_at(np.full(int(ok.sum()), a), agree[ok], None if ctx is None else ctx[ok])
+                fb.per_arm[a] = float(agree[ok].mean())
+        for i, a in enumerate(choice.arms):
+            fb.reward[i] = fb.raw[i] = fb.per_arm.get(int(a), np.nan)
+        fb.seconds = time.perf_counter() - t0
+        return fb
+
+    def _dev_window(self, it: int) -> list[Prompt]:
+        """The iteration's rotating dev batch: the next ``loop.dev_batch`` problems of a per-pass permutation."""
+        b, n = self.recipe.loop.dev_batch, len(self.dev)
+        out = []
+        for j in range(it * b, (it + 1) * b):
+            epoch, pos = divmod(j, n)
+            perm = np.random.default_rng(child_seed(self.recipe.seed, "dev-batches", epoch)).permutation(n)
+            out.append(self.dev[int(perm[pos])])
+        return out
 
     # ------------------------------------------------------------------ state
     def _load(self) -> None:
@@ -337,122 +414,33 @@ class MethodRunner:
         self.state.normalizer = self.normalizer.state_dict()
         self.state.save(self.dir / "state.json")
 
-    # ------------------------------------------------------------------ one iteration
-    def _batch(self, it: int) -> list[Prompt]:
-        b = self.recipe.loop.batch_size
-        n = len(self.train)
-        out = []
-        for j in range(it * b, (it + 1) * b):
-            epoch, pos = divmod(j, n)
-            perm = np.random.default_rng([self.recipe.seed, epoch, 11]).permutation(n)
-            out.append(self.train[int(perm[pos])])
-        return out
-
-    def _iteration(self, it: int) -> None:
-        from banditarena.training import train_dpo
-
-        rc, ps, lp, tc = self.recipe, self.recipe.policy, self.recipe.loop, self.recipe.training
+    def fit_router(self) -> None:
+        """The classifier router: per category, the RM whose ranking agreed best with the verifier on the
+        base policy's sampled dev answers (all RMs score the whole dev set once; the cost is counted)."""
+        if not self.dev:
+            raise ConfigError("data.n_dev: the dev set is empty, but method 'router' fits its routes on it")
         assert self.policy is not None
         t0 = time.perf_counter()
-        batch = self._batch(it)
-        for j, rm in enumerate(self.rms):
-            rm.reseed(rc.seed * 1_000_003 + it * 101 + j)
-        contexts = None
-        if self.selector is not None and self.selector.needs_context:
-            contexts = self.policy.embed(batch, mode=ps.context, dim=ps.context_dim, seed=rc.seed)
-        samples = self.policy.sample(batch, ps.n_samples, temperature=ps.temperature,
-                                     max_new_tokens=ps.max_new_tokens, seed=rc.seed * 1_000_003 + it * 7919)
-        refs = [p.reference for p in batch]
-        before = {rm.name: rm.calls for rm in self.rms}
-        stats = PairStats()
-        rows_per_prompt: list[list[dict[str, Any]]] = [[] for _ in batch]
-        if self.selector is not None:
-            arms, props = self.selector.choose(it, len(batch), contexts)
-            for a in np.unique(arms):
-                idx = [i for i in range(len(batch)) if arms[i] == a]
-                scores = self.rms[int(a)].score_batch([batch[i].messages for i in idx], [samples[i] for i in idx],
-                                                      [refs[i] for i in idx])
-                for i, s in zip(idx, scores):
-                    rows_per_prompt[i] = form_pairs(batch[i], samples[i], s, lp.pairs_m, stats)
-        else:
-            arms, props = np.full(len(batch), -1, dtype=np.int64), np.ones(len(batch))
-            all_scores = [rm.score_batch([p.messages for p in batch], samples, refs) for rm in self.rms]
-            for i, p in enumerate(batch):
-                per = [s[i] for s in all_scores]
-                if self.method == "ensemble_avg":
-                    rows_per_prompt[i] = form_pairs(p, samples[i], ensemble_scores(per), lp.pairs_m, stats)
-                else:
-                    rows_per_prompt[i] = agreement_pairs(p, samples[i], per, lp.pairs_m, lp.agreement, stats)
-        rows = [r for rs in rows_per_prompt for r in rs]
-        ckpt_dir = self.dir / f"iter_{it:03d}"
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        (ckpt_dir / "samples.json").write_text(json.dumps(
-            [{"prompt_id": p.id, "category": p.category, "arm": int(arms[i]), "answers": samples[i],
-              "n_pairs": len(rows_per_prompt[i])} for i, p in enumerate(batch)], indent=1), encoding="utf-8")
-        losses: list[float] = []
-        inst_loss = np.full(len(batch), np.nan)
-        if rows:
-            ref_lp = None
-            if self.method == "laser" and lp.mode == "instance":
-                ref_lp = _pair_logps(self.policy, rows, tc.max_length)
-            res = train_dpo(self.policy.model, [{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows],
-                            ckpt_dir, tc, tokenizer=self.policy.tok, seed=rc.seed * 1000 + it,
-                            save=not tc.lora, save_adapter=tc.lora)
-            shutil.rmtree(ckpt_dir / "trainer", ignore_errors=True)
-            losses = res.losses
-            self.policy.model = res.model
-            self.state.checkpoints.append(str(res.adapter_path if tc.lora else res.path))
-            if ref_lp is not None:
-                pol_lp = _pair_logps(self.policy, rows, tc.max_length)
-                per_row = _dpo_nll_loss(pol_lp, ref_lp, tc.beta, tc.nll_alpha)
-                pos = 0
-                for i, rs in enumerate(rows_per_prompt):
-                    if rs:
-                        inst_loss[i] = float(np.mean(per_row[pos:pos + len(rs)]))
-                        pos += len(rs)
-        # bandit reward: -loss, normalised by running 20th/80th percentiles; no pair -> 0 (worst)
-        if self.selector is not None:
-            if lp.mode == "instance" and self.method == "laser":
-                raw = -inst_loss
-            else:
-                raw = np.full(len(batch), -float(np.mean(losses)) if losses else np.nan)
-            finite = raw[np.isfinite(raw)]
-            if finite.size:
-                self.normalizer.update(finite if lp.mode == "instance" else finite[:1])
-            reward = np.where(np.isfinite(raw), self.normalizer.transform(np.nan_to_num(raw)), 0.0)
-            self.selector.update(arms, reward, contexts)
-        else:
-            raw = reward = np.full(len(batch), np.nan)
-        wall = time.perf_counter() - t0
-        calls = {rm.name: rm.calls - before[rm.name] for rm in self.rms}
-        for name, c in calls.items():
-            self.state.rm_calls[name] = self.state.rm_calls.get(name, 0) + c
-        total = dict(self.state.stats)
-        for k, v in stats.as_dict().items():
-            total[k] = total.get(k, 0) + v
-        self.state.stats = total
-        for i, p in enumerate(batch):
-            a = int(arms[i])
-            self.state.selections.append({
-                "method": self.method, "iteration": it, "step": it if lp.mode == "batch" else it * len(batch) + i,
-                "prompt_id": p.id, "category": p.category, "arm": a,
-                "rm": self.rms[a].name if a >= 0 else "all", "propensity": float(props[i]),
-                "reward": None if not np.isfinite(reward[i]) else float(reward[i]),
-                "n_pairs": len(rows_per_prompt[i])})
-        row = {"iteration": it, "loss": float(np.mean(losses)) if losses else None, "n_rows": len(rows),
-               "rm_calls": int(sum(calls.values())), "wall_s": wall, **stats.as_dict()}
-        if rc.eval_every and (it + 1) % rc.eval_every == 0 and self.test and (
-                rc.eval_methods is None or self.method in rc.eval_methods or
-                (self.method.startswith("single:") and "single" in rc.eval_methods)):
-            t1 = time.perf_counter()
-            ev = self.policy.evaluate(self.test, max_new_tokens=rc.eval_max_new_tokens)
-            row["test_acc"] = ev.accuracy
-            row["eval_s"] = time.perf_counter() - t1
-            if it + 1 == rc.loop.iterations:  # the final evaluation: reused by run()
-                self.state.test = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
-        self.state.history.append(row)
-        self.state.wall_s += wall
-        self.state.iteration = it + 1
+        ps = self.recipe.policy
+        answers = self.policy.sample(self.dev, ps.n_samples, temperature=ps.temperature,
+                                     max_new_tokens=ps.max_new_tokens, seed=self._seed("router-fit"))
+        labels = verifier_labels(answers, [p.reference for p in self.dev])
+        agree = np.full((len(self.dev), len(self.rms)), np.nan)
+        for a, rm in enumerate(self.rms):
+            rm.reseed(self._seed("router-fit", rm.name))
+            for j, s in enumerate(self._score_safely(rm, self.dev, answers)):
+                agree[j, a] = ranking_agreement(s, labels[j]) if s is not None else np.nan
+        cats = sorted({p.category or "" for p in self.dev})
+        overall = np.array([np.nanmean(col) if np.isfinite(col).any() else -1.0 for col in agree.T])
+        table = {}
+        for c in cats:
+            rows = agree[[j for j, p in enumerate(self.dev) if (p.category or "") == c]]
+            means = np.array([np.nanmean(col) if np.isfinite(col).any() else -1.0 for col in rows.T])
+            table[c] = int(np.argmax(means)) if (means >= 0).any() else int(np.argmax(overall))
+        self.selector = CategoryRouter(table, int(np.argmax(overall)))
+        self.state.cost.update(router_gens=len(self.dev) * ps.n_samples,
+                               router_rm_calls=len(self.dev) * ps.n_samples * len(self.rms),
+                               router_s=time.perf_counter() - t0)
         self._save()
 
     # ------------------------------------------------------------------ run
@@ -465,9 +453,15 @@ class MethodRunner:
         self._load()
         if self.state.done:
             return self.state
+        if self.method == "router" and self.selector is None:
+            if self.state.selector:
+                self.selector = CategoryRouter({}, 0)
+                self.selector.load_state_dict(self.state.selector)
+            else:
+                self.fit_router()
         total = self.recipe.loop.iterations if stop_after is None else min(stop_after, self.recipe.loop.iterations)
         for it in range(self.state.iteration, total):
-            self._iteration(it)
+            self.iteration(it)
             if self.on_iteration is not None:
                 self.on_iteration(self.method, it)
         if self.state.iteration < self.recipe.loop.iterations:
@@ -483,27 +477,3 @@ class MethodRunner:
         self.state.done = True
         self._save()
         return self.state
-
-
-def _pair_logps(policy: Policy, rows: list[dict[str, Any]], max_length: int) -> np.ndarray:
-    """(n_rows, 4): summed log-prob and token count of chosen, then of rejected, under ``policy``."""
-    from banditarena.judges.reward_models import LikelihoodRM
-
-    rm = LikelihoodRM(policy.model, tokenizer=policy.tok, max_length=max_length, name="policy")
-    out = np.zeros((len(rows), 4))
-    for j, key in enumerate(("chosen", "rejected")):
-        sums, counts = rm.sum_logprobs([r["prompt"] for r in rows], [r[key][0]["content"] for r in rows])
-        out[:, 2 * j] = sums
-        out[:, 2 * j + 1] = counts
-    return out
-
-
-def _dpo_nll_loss(pol: np.ndarray, ref: np.ndarray, beta: float, nll_alpha: float) -> np.ndarray:
-    """Per-row DPO (sigmoid) + nll_alpha * mean-token NLL of the chosen answer (the training objective)."""
-    margin = beta * ((pol[:, 0] - ref[:, 0]) - (pol[:, 2] - ref[:, 2]))
-    dpo = np.logaddexp(0.0, -margin)
-    nll = -pol[:, 0] / np.maximum(pol[:, 1], 1)
-    return dpo + nll_alpha * nll
-
-
-

@@ -47,8 +47,11 @@ class Policy:
     def load(cls, path: str, **kwargs: Any) -> Policy:
         """Load from a local checkpoint path or an embedded-default alias (ModelError naming it on failure),
         on the accelerator when torch sees one."""
+        from transformers.utils import logging as hf_logging
+
         from banditarena.training import load_causal_lm
 
+        hf_logging.disable_progress_bar()  # our progress only: no "Loading weights" bars between our lines
         model, tok = load_causal_lm(path, device="auto")
         model.eval()
         return cls(model, tok, **kwargs)

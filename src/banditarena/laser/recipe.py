@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from banditarena.config import EndpointConfig, Model, TrainingConfig, load_yaml, validate
 from banditarena.errors import ConfigError
 
-__all__ = ["METHODS", "DataSpec", "LaserRecipe", "LaserTraining", "LoopSpec", "PolicySpec", "RewardModelSpec",
+__all__ = ["LASER_VARIANTS", "METHODS", "DataSpec", "LaserRecipe", "LaserTraining", "LoopSpec", "PolicySpec", "RewardModelSpec",
            "load_recipe"]
 
-METHODS = ("laser", "single", "best_single", "random", "sequential", "ensemble_avg", "ensemble_agree")
+METHODS = ("laser", "single", "best_single", "random", "sequential", "ensemble_avg", "ensemble_agree", "router")
+#: LASeR with an explicit bandit reward, e.g. ``laser:agreement`` beside ``laser`` (the recipe's loop.reward)
+LASER_VARIANTS = ("laser:loss", "laser:agreement")
 
 
 class PolicySpec(Model):
@@ -49,19 +51,21 @@ class DataSpec(Model):
 
 
 class RewardModelSpec(Model):
-    """One reward model (an arm). ``kind`` picks the implementation; wrappers via noise_sigma / corrupt_p."""
+    """One reward model (an arm). ``kind`` is a name of :data:`laser.rm_registry.RM_KINDS` (likelihood, gguf,
+    classifier, verifier, partial, refsim, llm_judge, ...); wrappers via noise_sigma / corrupt_p."""
 
     name: str
-    kind: Literal["likelihood", "classifier", "verifier", "refsim", "llm_judge"]
-    model: str | None = None  # likelihood / classifier: checkpoint path or embedded alias
+    kind: str
+    model: str | None = None  # likelihood / classifier: checkpoint path or alias; gguf: .gguf path or package alias
     method: Literal["numbers", "tokens", "embedding"] = "numbers"  # refsim
-    context_template: str | None = None  # likelihood: e.g. "{prompt}\nReference: {reference}"
+    context_template: str | None = None  # likelihood / gguf: e.g. "{prompt}\nReference: {reference}"
     system_prompt: str | None = None
     endpoint: EndpointConfig | None = None  # llm_judge: the judge model's endpoint
-    renamed = {"backend": "endpoint"}
+    threads: int = Field(1, ge=1)  # gguf: llama.cpp threads
+    renamed: ClassVar[dict[str, str]] = {"backend": "endpoint"}
     noise_sigma: float = Field(0.0, ge=0)
     corrupt_p: float = Field(0.0, ge=0, le=1)
-    corrupt_mode: Literal["invert", "shuffle", "nan"] = "invert"
+    corrupt_mode: Literal["invert", "shuffle", "nan", "raise"] = "invert"
 
     @field_validator("endpoint", mode="before")
     @classmethod
@@ -71,11 +75,14 @@ class RewardModelSpec(Model):
         return v
 
     @model_validator(mode="after")
-    def _needs_model(self) -> RewardModelSpec:
-        if self.kind in {"likelihood", "classifier"} and not self.model:
-            raise ValueError(f"reward model '{self.name}' of kind '{self.kind}' needs 'model'")
-        if self.kind == "llm_judge" and not self.endpoint:
-            raise ValueError(f"reward model '{self.name}' of kind 'llm_judge' needs 'endpoint'")
+    def _kind(self) -> RewardModelSpec:
+        from banditarena.laser.rm_registry import RM_KINDS
+
+        if self.kind not in RM_KINDS:
+            raise ValueError(f"reward model '{self.name}': unknown kind '{self.kind}' (known: {', '.join(RM_KINDS)})")
+        for f in RM_KINDS[self.kind][1]:
+            if not getattr(self, f):
+                raise ValueError(f"reward model '{self.name}' of kind '{self.kind}' needs '{f}'")
         return self
 
 
@@ -88,6 +95,8 @@ class LoopSpec(Model):
     alpha: float = Field(1.0, ge=0)  # LinUCB exploration
     pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
+    reward: Literal["loss", "agreement"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<reward> overrides
+    dev_batch: int = Field(8, ge=2)  # agreement reward: dev problems per iteration (a rotating window)
 
 
 class LaserTraining(TrainingConfig):
@@ -109,13 +118,12 @@ class LaserRecipe(Model):
     reward_models: list[RewardModelSpec]
     loop: LoopSpec = LoopSpec()
     training: LaserTraining = LaserTraining()
-    methods: list[Literal["laser", "single", "best_single", "random", "sequential", "ensemble_avg",
-                          "ensemble_agree"]] = Field(default_factory=lambda: list(METHODS))
+    methods: list[str] = Field(default_factory=lambda: [m for m in METHODS if m != "router"])
     eval_every: int = Field(0, ge=0)  # evaluate on test after every k-th iteration (0: final only)
     eval_methods: list[str] | None = None  # methods with the per-iteration curve (None: all)
     eval_max_new_tokens: int = Field(128, ge=1)
 
-    renamed = {"loop.beta": "training.beta", "loop.nll_alpha": "training.nll_alpha",
+    renamed: ClassVar[dict[str, str]] = {"loop.beta": "training.beta", "loop.nll_alpha": "training.nll_alpha",
                "loop.lr": "training.dpo_learning_rate", "loop.epochs": "training.epochs",
                "loop.train_batch_size": "training.batch_size", "loop.max_length": "training.max_length",
                "loop.lora": "training.lora", "loop.lora_r": "training.lora_r", "loop.lora_alpha": "training.lora_alpha"}
@@ -128,6 +136,16 @@ class LaserRecipe(Model):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"reward_models: duplicate names {dup}")
+        bad = [m for m in self.methods if m not in METHODS and m not in LASER_VARIANTS]
+        if bad:
+            raise ValueError(f"methods: unknown method '{bad[0]}' (known: {', '.join(METHODS + LASER_VARIANTS)})")
+        uses_agreement = "laser:agreement" in self.methods or (
+            self.loop.reward == "agreement" and "laser" in self.methods)
+        if uses_agreement and self.data.n_dev < self.loop.dev_batch:
+            raise ValueError(f"loop.dev_batch: the agreement reward takes {self.loop.dev_batch} dev problems per "
+                             f"iteration but data.n_dev is {self.data.n_dev}")
+        if "router" in self.methods and self.data.n_dev == 0:
+            raise ValueError("data.n_dev: method 'router' fits its routes on the dev set, which is empty")
         if self.loop.pairs_m is not None and self.loop.pairs_m > self.policy.n_samples:
             raise ValueError(f"loop.pairs_m ({self.loop.pairs_m}) > policy.n_samples ({self.policy.n_samples})")
         return self

@@ -17,18 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from banditarena.ratings.stats import mcnemar_test as paired_test
 from banditarena.errors import ConfigError, StoreError
-from banditarena.judges.reward_models import (
-    BaseRewardModel,
-    CorruptedRM,
-    LikelihoodRM,
-    LLMJudgeRM,
-    NoisyRM,
-    ReferenceSimilarityRM,
-    SequenceClassifierRM,
-    VerifierRM,
-)
 from banditarena.laser.data import (
     INSTRUCTION,
     arithmetic_problems,
@@ -37,7 +26,9 @@ from banditarena.laser.data import (
     split_problems,
 )
 from banditarena.laser.loop import MethodRunner
-from banditarena.laser.recipe import LaserRecipe, RewardModelSpec, load_recipe
+from banditarena.laser.recipe import LaserRecipe, load_recipe
+from banditarena.laser.rm_registry import build_reward_model
+from banditarena.ratings.stats import mcnemar_test as paired_test
 from banditarena.types import Prompt, stable_hash
 
 __all__ = [
@@ -106,39 +97,6 @@ def method_names(recipe: LaserRecipe) -> list[str]:
             if n not in out:
                 out.append(n)
     return out
-
-
-def build_reward_model(spec: RewardModelSpec, *, shared: dict[str, Any] | None = None) -> BaseRewardModel:
-    """A reward model from its recipe entry (wrappers: noise, then corruption). ``shared`` caches loaded
-    models by path so two RMs on one checkpoint load it once."""
-    shared = shared if shared is not None else {}
-    base: BaseRewardModel
-    if spec.kind == "likelihood":
-        key = ("causal", spec.model)
-        if key not in shared:
-            shared[key] = LikelihoodRM(str(spec.model), name=spec.name).load()
-        lm = shared[key]
-        base = LikelihoodRM(lm._model, tokenizer=lm._tok, name=spec.name, system_prompt=spec.system_prompt,
-                            context_template=spec.context_template)
-    elif spec.kind == "classifier":
-        base = SequenceClassifierRM(str(spec.model), name=spec.name).load()
-    elif spec.kind == "verifier":
-        base = VerifierRM(name=spec.name)
-    elif spec.kind == "refsim":
-        base = ReferenceSimilarityRM(spec.method, name=spec.name)
-    elif spec.kind == "llm_judge":
-        from banditarena.models import backend_from_config
-
-        assert spec.endpoint is not None  # the recipe requires it
-        base = LLMJudgeRM(backend_from_config(spec.endpoint), name=spec.name)
-    else:  # pragma: no cover - pydantic restricts kind
-        raise ConfigError(f"reward model '{spec.name}': unknown kind '{spec.kind}'")
-    rm = base
-    if spec.noise_sigma > 0:
-        rm = NoisyRM(rm, spec.noise_sigma, name=spec.name)
-    if spec.corrupt_p > 0:
-        rm = CorruptedRM(rm, spec.corrupt_p, spec.corrupt_mode, name=spec.name)
-    return rm
 
 
 def load_problems(recipe: LaserRecipe) -> tuple[list[Prompt], list[Prompt], list[Prompt]]:
@@ -211,10 +169,14 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
 
     offline()
     rc = load_recipe(recipe)
+    train, dev, test = load_problems(rc)
+    base_model = resolve_llm(rc.policy.model)
+    shared: dict[str, Any] = {}
+    rms = [build_reward_model(s, shared=shared) for s in rc.reward_models]
     run = Path(run_dir)
-    run.mkdir(parents=True, exist_ok=True)
     fingerprint = stable_hash(rc.model_dump(mode="json"))
     meta = run / "recipe.json"
+    run.mkdir(parents=True, exist_ok=True)
     if meta.exists():
         old = json.loads(meta.read_text(encoding="utf-8"))
         if old.get("fingerprint") != fingerprint:
@@ -223,14 +185,10 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
     else:
         meta.write_text(json.dumps({"name": rc.name, "fingerprint": fingerprint,
                                     "recipe": rc.model_dump(mode="json")}, indent=1), encoding="utf-8")
-    train, dev, test = load_problems(rc)
     if not train:
         raise ConfigError("data.n_train: empty training set")
     if "best_single" in rc.methods and not dev:
         raise ConfigError("data.n_dev: the dev set is empty, but method 'best_single' needs it to pick the RM")
-    base_model = resolve_llm(rc.policy.model)
-    shared: dict[str, Any] = {}
-    rms = [build_reward_model(s, shared=shared) for s in rc.reward_models]
     runs = method_names(rc) if methods is None else methods
     prog = _progress(progress, len(runs) * rc.loop.iterations + 1)
 
@@ -287,7 +245,11 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
             "dev_accuracy": st.dev["accuracy"] if st.dev else None,
             "rm_calls": int(sum(st.rm_calls.values())), "wall_s": round(st.wall_s, 1),
             "pairs": st.stats.get("pairs", 0), "tie_skips": st.stats.get("tie_skips", 0),
-            "nan_skips": st.stats.get("nan_skips", 0), "iterations": st.iteration,
+            "nan_skips": st.stats.get("nan_skips", 0), "error_skips": st.stats.get("error_skips", 0),
+            "rm_skips": _skips_text(st.rm_skips), "iterations": st.iteration,
+            "dev_gens": int(st.cost.get("dev_gens", 0) + st.cost.get("router_gens", 0)),
+            "dev_rm_calls": int(st.cost.get("dev_rm_calls", 0) + st.cost.get("router_rm_calls", 0)),
+            "reward_s": round(st.cost.get("reward_s", 0.0) + st.cost.get("router_s", 0.0), 1),
             **{f"acc_{k}": v for k, v in ((st.test or {}).get("per_category") or {}).items()},
         })
         if st.test and st.test.get("correct"):
@@ -320,6 +282,16 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
         history.to_csv(run / "history.csv", index=False)
     (run / "results.json").write_text(json.dumps(res.to_dict(), indent=1, default=_json_default), encoding="utf-8")
     return res
+
+
+def _skips_text(rm_skips: dict[str, dict[str, int]]) -> str:
+    """Per-RM skipped prompts, e.g. ``gemma: 2 nan, 1 error`` (empty when none)."""
+    parts = []
+    for name, d in sorted(rm_skips.items()):
+        bits = [f"{v} {k}" for k, v in sorted(d.items()) if v]
+        if bits:
+            parts.append(f"{name}: {', '.join(bits)}")
+    return "; ".join(parts)
 
 
 def _wilson(acc: float | None, n: int) -> tuple[float | None, float | None]:

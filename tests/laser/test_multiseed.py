@@ -1,0 +1,66 @@
+"""The multi-seed report: pooled paired tests, CIs over seeds and problems, overrides, the HTML page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from banditarena.errors import ConfigError
+from banditarena.laser.multiseed import apply_overrides, bootstrap_ci, collect, noisy_recipe, paired_pooled
+from banditarena.laser.report import write_seeds_report
+
+
+def _state(method: str, correct: list[bool], rms: list[str]) -> dict:
+    sel = [{"iteration": it, "category": c, "rm": rms[(it + i) % len(rms)], "arm": 0}
+           for it in range(2) for i, c in enumerate(["add", "mul"])]
+    return {"method": method, "done": True, "test": {"accuracy": float(np.mean(correct)), "correct": correct},
+            "rm_calls": {"a": 8, "b": 0}, "cost": {"dev_gens": 12, "dev_rm_calls": 6}, "wall_s": 1.0,
+            "stats": {"pairs": 3, "tie_skips": 1}, "rm_skips": {"a": {"nan": 1, "error": 2}},
+            "history": [{"iteration": 0, "test_acc": 0.25}, {"iteration": 1}], "selections": sel, "dev": None}
+
+
+def _write(run: Path, seed: int, method: str, correct: list[bool]) -> None:
+    d = run / f"seed{seed}" / "clean" / method.replace(":", "_")
+    d.mkdir(parents=True)
+    (d / "state.json").write_text(json.dumps(_state(method, correct, ["a", "b"])))
+
+
+def test_pooled_paired_test_and_report(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for s in (0, 1, 2):
+        _write(tmp_path, s, "laser", [bool(x) for x in rng.random(20) < 0.7])
+        _write(tmp_path, s, "random", [bool(x) for x in rng.random(20) < 0.3])
+    (tmp_path / "seed0" / "clean" / "base_eval.json").write_text(json.dumps({"accuracy": 0.2,
+                                                                              "correct": [True] * 4 + [False] * 16}))
+    runs = collect(tmp_path, [0, 1, 2], ["laser", "random", "missing"])
+    assert set(runs) == {"laser", "random"} and sorted(runs["laser"]) == [0, 1, 2]
+    r = paired_pooled(runs, "laser", "random")
+    a = [x for s in (0, 1, 2) for x in runs["laser"][s]["test"]["correct"]]
+    b = [x for s in (0, 1, 2) for x in runs["random"][s]["test"]["correct"]]
+    assert r["pairs"] == 60 and r["a_only"] == sum(x and not y for x, y in zip(a, b)) and r["p_value"] < 0.01
+    assert paired_pooled(runs, "laser", "base", {"correct": [True] * 20})["pairs"] == 60
+    html = write_seeds_report(tmp_path, [0, 1, 2], ["laser", "random"], ["laser"])
+    text = html.read_text()
+    assert "Selection over time per category (laser)" in text and "Learning curves per method" in text
+    md = (tmp_path / "report.md").read_text()
+    assert "a: 6 error, 3 nan" in md  # skips per RM summed over the 3 seeds
+    assert (tmp_path / "figures" / "selection_laser_add.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bootstrap_ci_and_overrides() -> None:
+    c = np.zeros((3, 50))
+    c[:, :25] = 1
+    lo, hi = bootstrap_ci(c)
+    assert lo < 0.5 < hi and hi - lo < 0.35
+    d = apply_overrides({"loop": {"iterations": 16}, "reward_models": [{"name": "p"}]},
+                        ["loop.iterations=4", "data.n_train=32"])
+    assert d["loop"]["iterations"] == 4 and d["data"]["n_train"] == 32
+    assert noisy_recipe({"name": "x", "reward_models": [{"name": "p"}]}, "p", 0.3)["reward_models"][0][
+        "noise_sigma"] == pytest.approx(0.3)
+    with pytest.raises(ConfigError, match="noise_rm"):
+        noisy_recipe({"name": "x", "reward_models": [{"name": "p"}]}, "q", 0.3)
+    with pytest.raises(ConfigError, match="--set"):
+        apply_overrides({}, ["nokey"])

@@ -1,0 +1,69 @@
+"""The bandit's reward is pluggable (loss / agreement with its cost counted), the classifier router, and
+reward models that raise or return NaN mid-run (counted skips per RM, the run resumes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from banditarena.errors import ConfigError
+from banditarena.laser import MethodRunner, build_reward_model, load_problems, load_recipe, run_laser
+from tests.laser.conftest import tiny_recipe
+
+
+def test_a_raising_rm_is_counted_per_rm_and_the_run_resumes(tiny_llama: Path, tmp_path: Path) -> None:
+    rms = [{"name": "flaky", "kind": "refsim", "method": "tokens", "corrupt_p": 0.5, "corrupt_mode": "raise"},
+           {"name": "holes", "kind": "refsim", "method": "tokens", "corrupt_p": 0.5, "corrupt_mode": "nan"}]
+    rec = tiny_recipe(tiny_llama, reward_models=rms, methods=["ensemble_avg"],
+                      loop={"iterations": 2, "batch_size": 3}, data={"n_dev": 0, "n_test": 2})
+    rc = load_recipe(rec)
+    train, _, test = load_problems(rc)
+    first = MethodRunner("ensemble_avg", rc, [build_reward_model(s) for s in rc.reward_models], train,
+                         tmp_path / "r", str(tiny_llama), test=test)
+    st = first.run(stop_after=1)  # interrupted after one iteration
+    assert st.iteration == 1
+    res = run_laser(rec, tmp_path / "r", progress=False)  # resumes
+    row = res.table.set_index("method").loc["ensemble_avg"]
+    state = json.loads((tmp_path / "r" / "ensemble_avg" / "state.json").read_text())
+    errors, nans = state["rm_skips"]["flaky"]["error"], state["rm_skips"]["holes"]["nan"]
+    assert errors > 0 and nans > 0  # both faults happened, and each is counted against its own RM
+    assert state["rm_skips"]["holes"]["error"] == 0 and state["rm_skips"]["flaky"]["nan"] == 0
+    assert f"flaky: {errors} error" in row["rm_skips"] and f"holes: {nans} nan" in row["rm_skips"]
+    assert "injected fault" in state["rm_first_error"]["flaky"]
+    assert row["error_skips"] == errors  # the ensemble skipped those prompts: no silent fallback
+    assert row["error_skips"] + row["nan_skips"] + row["tie_skips"] + (row["pairs"] > 0) >= 1
+    assert res.history["iteration"].tolist() == [0, 1]
+
+
+def test_agreement_reward_counts_its_cost_and_checks_the_dev_batch(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama, methods=["laser:agreement", "laser:loss"], loop={"dev_batch": 2},
+                      data={"n_dev": 2, "n_test": 0})
+    res = run_laser(rec, tmp_path / "a", progress=False)
+    t = res.table.set_index("method")
+    # 2 iterations x 2 dev problems x 3 samples generated for the reward; the paper's reward costs nothing
+    assert t.loc["laser:agreement", "dev_gens"] == 2 * 2 * 3 and t.loc["laser:loss", "dev_gens"] == 0
+    assert t.loc["laser:agreement", "rm_calls"] == t.loc["laser:loss", "rm_calls"] == 2 * 2 * 3
+    # bad input: one line naming the field
+    for bad, field in [({"loop": {"dev_batch": 3}}, "loop.dev_batch"), ({"loop": {"dev_batch": 1}}, "dev_batch"),
+                       ({"data": {"n_dev": 0}}, "loop.dev_batch")]:
+        with pytest.raises(ConfigError, match=field) as e:
+            load_recipe(tiny_recipe(tiny_llama, methods=["laser:agreement"], **bad))
+        assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="methods: unknown method 'laser:vibes'"):
+        load_recipe(tiny_recipe(tiny_llama, methods=["laser:vibes"]))
+
+
+def test_router_routes_by_category_from_dev(tiny_llama: Path, tmp_path: Path) -> None:
+    rec = tiny_recipe(tiny_llama, methods=["router"], data={"n_dev": 4, "n_test": 0},
+                      loop={"iterations": 1, "batch_size": 4})
+    res = run_laser(rec, tmp_path / "c", progress=False)
+    sel = res.selections
+    assert len(sel) == 4 and sel["step"].tolist() == [0, 1, 2, 3]
+    state = json.loads((tmp_path / "c" / "router" / "state.json").read_text())
+    table = state["selector"]["table"]
+    assert all(table.get(c, state["selector"]["default"]) == a for c, a in zip(sel["category"], sel["arm"]))
+    assert state["cost"]["router_rm_calls"] == 4 * 3 * 3  # every dev answer scored by every RM, counted
+    with pytest.raises(ConfigError, match="data.n_dev"):
+        load_recipe(tiny_recipe(tiny_llama, methods=["router"], data={"n_dev": 0}))
