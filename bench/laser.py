@@ -143,6 +143,7 @@ def _done(run: Path, methods: list[str]) -> list[str]:
 def _report(args, rc, total: float, failed: list[str], skipped: list[str]) -> None:
     import pandas as pd
 
+    from banditarena.errors import ConfigError
     from banditarena.laser import method_names, run_laser, selection_frequencies
 
     run = Path(args.run_dir)
@@ -165,7 +166,7 @@ def _report(args, rc, total: float, failed: list[str], skipped: list[str]) -> No
     for other in ("best_single", "base", "random", "ensemble_avg", "sequential"):
         try:
             r = clean.compare("laser", other)
-        except Exception:  # noqa: BLE001 - a method that did not run is simply not compared
+        except ConfigError:  # a method that did not run (no per-problem results) is not compared
             continue
         pairs.append({"laser vs": other + (f" ({clean.best_single})" if other == "best_single" else ""),
                       "accuracy diff": r["diff"], "laser only": r["a_only"], "other only": r["b_only"],

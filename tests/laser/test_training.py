@@ -72,6 +72,7 @@ def test_sft_completion_only_loss_is_the_answers_nll(tiny_llama: Path, tmp_path:
     # the answer-only loss is the answer's mean NLL; the whole-dialogue loss is not
     assert abs(co.losses[0] - answer_nll) < 1e-3
     assert abs(co.losses[0] - answer_nll) < abs(whole.losses[0] - answer_nll) / 5
+    assert abs(whole.losses[0] - whole_nll) < 5e-2  # completion_only=False: the whole dialogue's mean NLL
 
 
 def test_sft_rows_need_an_answer(tiny_llama: Path, tmp_path: Path) -> None:
