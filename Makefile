@@ -68,6 +68,9 @@ demo: $(STAMP)
 
 test: $(STAMP) llama-server
 	bash scripts/ensure-chromium.sh
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 # Peer packages for the side-by-side benchmarks (bench/*.py print their tables).

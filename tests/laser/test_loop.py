@@ -112,7 +112,13 @@ def test_empty_dev_set_with_best_single_is_a_clear_error(tiny_llama: Path, tmp_p
     rec = tiny_recipe(tiny_llama, methods=["best_single"], data={"n_dev": 0})
     with pytest.raises(ConfigError, match="dev set is empty"):
         run_laser(rec, tmp_path / "e", progress=False)
-    # the run dir now belongs to that recipe: another recipe is refused
+    # validated before anything is written: the failed run left nothing behind
+    assert not (tmp_path / "e").exists()
+
+
+def test_a_run_dir_belongs_to_its_recipe(tiny_llama: Path, tmp_path: Path) -> None:
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e" / "recipe.json").write_text('{"name": "first", "fingerprint": "abc"}')
     with pytest.raises(StoreError, match="different recipe"):
         run_laser(tiny_recipe(tiny_llama, name="other"), tmp_path / "e", progress=False)
 

@@ -329,9 +329,20 @@ def run_classrooms(recipe: str | Path | TutorRecipe, out: str | Path, *, n_learn
     if rec.simulate is None:
         raise ConfigError(f"{recipe}: no 'simulate' section")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
     tasks = make_tasks(rec, cur.fingerprint, n_learners, n_steps)
+    out.mkdir(parents=True, exist_ok=True)
+    from banditarena.store import RunLock
+
+    lock = RunLock.acquire(out)  # one writer per output folder
+    try:
+        return _simulate(rec, cur, out, tasks, workers, progress, figures)
+    finally:
+        lock.release()
+
+
+def _simulate(rec: TutorRecipe, cur: Any, out: Path, tasks: list[Any], workers: int | None, progress: bool,
+              figures: bool) -> SimulationResult:
+    t0 = time.perf_counter()
     w = workers or rec.simulate.workers or os.cpu_count() or 1
     paths = _run_all(tasks, out / "runs", min(w, max(len(tasks), 1)), progress)
     runs = [ClassroomRun.load(p) for p in paths]

@@ -173,22 +173,29 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
     base_model = resolve_llm(rc.policy.model)
     shared: dict[str, Any] = {}
     rms = [build_reward_model(s, shared=shared) for s in rc.reward_models]
+    if not train:
+        raise ConfigError("data.n_train: empty training set")
+    if "best_single" in rc.methods and not dev:
+        raise ConfigError("data.n_dev: the dev set is empty, but method 'best_single' needs it to pick the RM")
     run = Path(run_dir)
     fingerprint = stable_hash(rc.model_dump(mode="json"))
     meta = run / "recipe.json"
-    run.mkdir(parents=True, exist_ok=True)
     if meta.exists():
         old = json.loads(meta.read_text(encoding="utf-8"))
         if old.get("fingerprint") != fingerprint:
             raise StoreError(f"{run}: run directory belongs to a different recipe ('{old.get('name')}'); "
                              "use a new run_dir")
-    else:
+    # everything checked: the run directory is ours (one writer at a time) and records its recipe
+    from banditarena.store import RunLock
+
+    try:
+        run.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{run}: cannot create the run directory ({exc.strerror})") from exc
+    lock = RunLock.acquire(run)
+    if not meta.exists():
         meta.write_text(json.dumps({"name": rc.name, "fingerprint": fingerprint,
                                     "recipe": rc.model_dump(mode="json")}, indent=1), encoding="utf-8")
-    if not train:
-        raise ConfigError("data.n_train: empty training set")
-    if "best_single" in rc.methods and not dev:
-        raise ConfigError("data.n_dev: the dev set is empty, but method 'best_single' needs it to pick the RM")
     runs = method_names(rc) if methods is None else methods
     prog = _progress(progress, len(runs) * rc.loop.iterations + 1)
 
@@ -203,10 +210,11 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
         for m in runs:
             runner = MethodRunner(m, rc, rms, train, run, base_model, test=test, dev=dev, on_iteration=tick)
             states[m] = runner.run()
+        return _collect(rc, run, states, base, [r.name for r in rms])
     finally:
         if prog is not None:
             prog.stop()
-    return _collect(rc, run, states, base, [r.name for r in rms])
+        lock.release()
 
 
 def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], compute: bool) -> dict[str, Any]:
