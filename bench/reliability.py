@@ -41,26 +41,28 @@ def faults(tmp: Path, seed: int) -> None:
     from banditarena.arena.service import run_battles
     from banditarena.config import load_recipe
 
-    print("\n1. Faulty replies at 20% (8 prompts x 3 contestants, 2 turns; LLM judge; 10 retries, 1 s deadline)")
-    print(f"{'fault':<15}{'faults sent':>12}{'battles 1st run':>17}{'garbage rows':>14}{'retried as':>28}{'wall s':>8}")
+    print("\n1. Faulty replies at 20% (16 prompts x 3 contestants, 2 turns; LLM judge; 10 retries, 1 s deadline)")
+    print(f"{'fault':<15}{'faulty replies':>18}{'battles 1st run':>17}{'garbage rows':>14}{'retried as':>30}{'wall s':>8}")
     for kind in [*KINDS, "mixed"]:
         fz = {k: 0.2 / len(KINDS) for k in KINDS} if kind == "mixed" else {kind: 0.2}
         d = tmp / f"faults-{kind}"
         d.mkdir()
-        with FakeOpenAIServer(faults=fz, seed=seed, trickle_s=3.0) as srv:
-            rec = load_recipe(write_recipe(d, recipe_text(srv.base_url, n=8, timeout=1.0, retries=10)))
+        with FakeOpenAIServer(faults=fz, seed=seed, trickle_s=3.0, quiet=True) as srv:
+            rec = load_recipe(write_recipe(d, recipe_text(srv.base_url, n=16, timeout=1.0, retries=10)))
             t0 = time.perf_counter()
             res, store = run_battles(rec, d / "run", progress=False)
             wall = time.perf_counter() - t0
             sent = sum(v for k, v in srv.counts.items() if k in KINDS)
+            received = srv.counts["received"]
         rows = store.conn.execute("SELECT text FROM completions").fetchall()
         garbage = sum(1 for (t,) in rows if not t.startswith(("[", "Rationale:")) or len(t) > 2000)
         garbage += store.counts()["invalid_judgments"]
         kinds = KINDS if kind == "mixed" else [kind]
-        retried = ", ".join(f"{res.request_stats[STAT[k]]} {STAT[k]}" for k in dict.fromkeys(kinds)
-                            if res.request_stats[STAT[k]]) if kind != "mixed" else \
-            f"{sum(res.request_stats[v] for v in set(STAT.values()))} of {len(set(STAT.values()))} kinds"
-        print(f"{kind:<15}{sent:>12}{f'{len(res.battles)}/{res.n_scheduled}':>17}{garbage:>14}{retried:>28}{wall:>8.1f}")
+        counted = {v: res.request_stats[v] for v in dict.fromkeys(STAT[k] for k in kinds) if res.request_stats[v]}
+        retried = ", ".join(f"{n} {k}" for k, n in counted.items()) if kind != "mixed" else \
+            f"{sum(counted.values())} over {len(counted)} kinds"
+        share = f"{sent}/{received} ({sent / max(received, 1):.0%})"
+        print(f"{kind:<15}{share:>18}{f'{len(res.battles)}/{res.n_scheduled}':>17}{garbage:>14}{retried:>30}{wall:>8.1f}")
         store.close()
 
 

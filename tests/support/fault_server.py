@@ -70,6 +70,7 @@ class FaultServer:
         faults: dict[str, float] | None = None,
         trickle_s: float = 5.0,
         oversized_bytes: int = 5_000_000,
+        quiet: bool = True,
     ) -> None:
         self.faults = dict(faults or {})
         unknown = [k for k in self.faults if k not in REPLY_FAULTS]
@@ -79,6 +80,7 @@ class FaultServer:
             raise ValueError("fault probabilities must be >= 0 and sum to <= 1")
         self.trickle_s = trickle_s
         self.oversized_bytes = oversized_bytes
+        self.quiet = quiet  # a client that hangs up mid-reply (as it should on a huge body) is not an error here
         bad = [s for s in (script or []) if s not in OUTCOMES]
         if bad:
             raise ValueError(f"unknown scripted outcome {bad[0]!r} (known: {', '.join(OUTCOMES)})")
@@ -117,6 +119,8 @@ class FaultServer:
     def start(self) -> FaultServer:
         handler = _make_handler(self)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        if self.quiet:
+            self._httpd.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self._httpd.daemon_threads = True
         self._httpd.request_queue_size = 128
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},

@@ -19,10 +19,10 @@ from tests.support.fault_server import FaultServer
 class FakeOpenAIServer(FaultServer):
     def __init__(self, *, latency_s: float = 0.0, fail_rate: float = 0.0, hang_s: float = 5.0, seed: int = 0,
                  down: bool = False, faults: dict[str, float] | None = None, trickle_s: float = 5.0,
-                 api_key: str | None = None) -> None:
+                 api_key: str | None = None, quiet: bool = True) -> None:
         share = fail_rate / 3
         super().__init__(p_429=share, p_500=share, p_hang=share, seed=seed, delay_s=latency_s, hang_s=hang_s,
-                         faults=faults, trickle_s=trickle_s, api_key=api_key)
+                         faults=faults, trickle_s=trickle_s, api_key=api_key, quiet=quiet)
         self.requests: Counter[str] = Counter()  # content hash -> successful answers
         self.down = down
 
