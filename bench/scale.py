@@ -4,8 +4,9 @@ Contestants are in-process replay backends (each answer is a short text of its m
 is a fast synthetic one (each model has a latent strength; a judgment scores both answers with that strength
 plus deterministic noise from a hash of the answer), so the figures measure the driver and the store, not a
 model: battles/s sustained, peak memory, store size, the time to resume after a SIGKILL mid-run, the time
-to rerun a finished run, and the Bradley-Terry fit (100 bootstrap rounds) over all the battles. The fitted
-ratings are checked against the latent strengths (Spearman).
+to rerun a finished run, the Bradley-Terry fit (100 bootstrap rounds) over all the battles, and what a user
+pays for ``banditarena leaderboard RUN`` on the finished run (raw and style-controlled ratings; its own process,
+wall time and peak memory). The fitted ratings are checked against the latent strengths (Spearman).
 
     .venv/bin/python bench/scale.py --battles 1000000 --models 20
     .venv/bin/python bench/scale.py --battles 1000000 --models 100
@@ -41,13 +42,18 @@ def strength(model: str) -> float:
 
 
 class SyntheticReplay(Backend):
-    """An answer per (model, prompt), made up on the spot (a replay backend without a file)."""
+    """An answer per (model, prompt), made up on the spot (a replay backend without a file); its length varies."""
 
     kind = "replay"
 
     async def acomplete(self, requests: list[ChatRequest], strategy: Strategy,
                         progress: Callable[[int], None] | None = None) -> list[Completion]:
-        return [Completion(text=f"{self.model} answers {r.prompt_id}", tokens=4) for r in requests]
+        out = []
+        for r in requests:  # answers of 4-35 words, so the leaderboard's style-controlled fit has lengths to use
+            extra = hashlib.blake2b(f"{self.model}/{r.prompt_id}".encode(), digest_size=1).digest()[0] % 32
+            out.append(Completion(text=f"{self.model} answers {r.prompt_id}" + " and more" * (extra // 2),
+                                  tokens=4 + extra))
+        return out
 
 
 class LatentJudge(Judge):
@@ -128,11 +134,26 @@ def run_child(run_dir: Path, n_prompts: int, n_models: int, kill_after: float | 
     return fig
 
 
+def leaderboard_cli(run_dir: Path) -> dict[str, float]:
+    """``banditarena leaderboard RUN`` as its own process: wall time and peak RSS (of that child alone)."""
+    cmd = [sys.executable, "-c", "import sys; from banditarena.cli import main; sys.argv[0] = 'banditarena'; main()",
+           "leaderboard", str(run_dir), "--json"]
+    t0 = time.perf_counter()
+    pid = os.posix_spawn(cmd[0], cmd, {**os.environ, "PYTHONPATH": str(ROOT / "src")},
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"banditarena leaderboard {run_dir} failed with exit status {os.waitstatus_to_exitcode(status)}")
+    return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--battles", type=int, default=1_000_000)
     ap.add_argument("--models", type=int, default=20)
     ap.add_argument("--kill-at", type=float, default=0.5, help="SIGKILL the resume run at this share of the full time")
+    ap.add_argument("--keep", type=Path, help="keep the finished run directory here (default: deleted)")
     ap.add_argument("--child", nargs=3, metavar=("RUN_DIR", "N_PROMPTS", "N_MODELS"))
     args = ap.parse_args()
     if args.child:
@@ -162,6 +183,10 @@ def main() -> None:
         fit_s = time.perf_counter() - t0
         truth = pd.DataFrame({"rating": {m: strength(m) for m in lb.index}})
         rho = spearman(lb, truth)
+        store.close()
+        cli = leaderboard_cli(tmp / "full")
+        if args.keep:
+            shutil.move(str(tmp / "full"), str(args.keep))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\nScale: {int(full['battles']):,} battles = {n_prompts:,} prompts x {pairs:,} pairs of {args.models} models "
@@ -178,6 +203,8 @@ def main() -> None:
         ("load the valid battles from the store", f"{load_s:.1f} s"),
         ("Bradley-Terry fit, 100 bootstrap rounds", f"{fit_s:.1f} s"),
         ("Spearman(fitted ratings, latent strengths)", f"{rho:.3f}"),
+        ("`banditarena leaderboard RUN` (raw + style)", f"{cli['wall']:.1f} s"),
+        ("  its peak memory (RSS)", f"{cli['peak_mb']:,.0f} MB"),
     ]
     for k, v in rows:
         print(f"{k:<46}{v:>16}")

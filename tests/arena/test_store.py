@@ -71,3 +71,17 @@ def test_decisions(tmp_path):
     d = s.decisions("r")
     assert len(d) == 1 and d.loc[0, "reward"] == 1.0 and d.loc[0, "propensity"] == 0.5
     assert isinstance(s.conn, sqlite3.Connection)
+
+
+def test_battles_reads_only_the_columns_asked_for(tmp_path):
+    s = RunStore(tmp_path / "run")
+    s.put_battle("b1", Battle("p1", "m", "n", "model_a", 2.0, True, "j"), tag="t", seq=0, keys=("ja", "jb", "g1", "g2"))
+    s.put_battle("b2", Battle("p1", "n", "m", None, None, False, "j"), tag="t", seq=1, keys=("jc", "jd", "g2", "g1"))
+    full = s.battles("t")
+    assert full["inconsistent"].tolist() == [True, False] and "j_ab" in full.columns
+    few = s.battles("t", valid_only=True, columns=("model_a", "winner"))
+    assert list(few.columns) == ["model_a", "winner"] and few.to_dict("records") == [{"model_a": "m", "winner": "model_a"}]
+    with pytest.raises(ValueError, match="unknown column.*nope"):
+        s.battles(columns=("model_a", "nope"))
+    with pytest.raises(ValueError, match="none given"):
+        s.battles(columns=())

@@ -90,13 +90,13 @@ def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100
     """Bradley-Terry leaderboard (Elo scale, 95% bootstrap CIs) of the valid battles in a run."""
     from banditarena.ratings import fit_bt
 
-    battles = store.battles(tag, valid_only=True)
+    battles = store.battles(tag, valid_only=True, columns=("model_a", "model_b", "winner"))
     if battles.empty:
         raise DataError(f"{store.path}: no valid battles to rate")
     anchor_arg: Any = parse_anchor(anchor)
     if anchor_arg is not None and anchor_arg[0] not in set(battles["model_a"]) | set(battles["model_b"]):
         raise ConfigError(f"--anchor '{anchor}': no model '{anchor_arg[0]}' in {store.path}")
     try:
-        return fit_bt(battles[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
+        return fit_bt(battles, bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
     except ValueError as exc:  # the ratings core's RatingsInputError: one line, names the row/model
         raise DataError(f"{store.path}: {exc}") from exc

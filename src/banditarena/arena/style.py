@@ -24,10 +24,12 @@ STYLE_COLUMNS = ("style_rating", "style_ci_low", "style_ci_high", "style_rank")
 
 def battles_with_texts(store: RunStore, tag: str | None = None) -> pd.DataFrame:
     """Valid battles of a run with the two answers' texts (``response_a``/``response_b``)."""
-    battles = store.battles(tag, valid_only=True)
+    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "gen_a", "gen_b"))
     if battles.empty:
         return battles.assign(response_a=[], response_b=[])
-    keys = sorted(set(battles["gen_a"].dropna()) | set(battles["gen_b"].dropna()))
+    import pandas as pd
+
+    keys = pd.concat([battles["gen_a"], battles["gen_b"]]).dropna().unique().tolist()
     gens = store.get_generations(keys)
     text = {k: "\n\n".join(g.turns) for k, g in gens.items()}
     out = battles.assign(response_a=battles["gen_a"].map(text), response_b=battles["gen_b"].map(text))

@@ -65,8 +65,16 @@ def style_feature_matrix(df: pd.DataFrame, features: Sequence[str] = STYLE_FEATU
     text_cols = next(((ca, cb) for ca, cb in TEXT_COLUMNS if ca in df.columns and cb in df.columns), None)
     counted: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if text_cols is not None and any(f"{f}_a" not in df.columns for f in features):
-        ca = [style_counts(t) for t in df[text_cols[0]].astype(str).tolist()]
-        cb = [style_counts(t) for t in df[text_cols[1]].astype(str).tolist()]
+        memo: dict[str, dict[str, int]] = {}  # an answer fights many battles: count each text once
+
+        def count(t: str) -> dict[str, int]:
+            c = memo.get(t)
+            if c is None:
+                c = memo[t] = style_counts(t)
+            return c
+
+        ca = [count(t) for t in df[text_cols[0]].astype(str).tolist()]
+        cb = [count(t) for t in df[text_cols[1]].astype(str).tolist()]
         for f in features:
             if f in STYLE_FEATURES:
                 counted[f] = (np.array([c[f] for c in ca], dtype=np.float64),
