@@ -96,6 +96,14 @@ def _erfinv(y: float) -> float:  # Giles' approximation, enough for synthetic no
     return p * y
 
 
+def vm_hwm_mb() -> float:
+    """This process's peak RSS in MB (Linux's VmHWM; ru_maxrss would carry the spawning parent's across exec)."""
+    try:
+        return int(next(x for x in open("/proc/self/status") if x.startswith("VmHWM:")).split()[1]) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def child(run_dir: str, n_prompts: int, n_models: int) -> None:
     """One run of the arena (a separate process, so it can be killed and its memory measured)."""
     from banditarena.arena.runner import Arena, schedule
@@ -112,7 +120,7 @@ def child(run_dir: str, n_prompts: int, n_models: int) -> None:
     t0 = time.perf_counter()
     res = arena.run(schedule(prompts, models, pairs="all"))
     sec = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = vm_hwm_mb()
     print(f"RESULT battles={res.n_battles} paid={res.paid_judgments} seconds={sec:.2f} peak_mb={peak:.0f}", flush=True)
 
 
@@ -134,18 +142,29 @@ def run_child(run_dir: Path, n_prompts: int, n_models: int, kill_after: float | 
     return fig
 
 
+LEADERBOARD_CHILD = """
+import atexit, os, sys
+def peak():  # VmHWM: this process's own peak RSS (ru_maxrss would carry the spawning parent's across exec)
+    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM:'))
+    open(os.environ['SCALE_BENCH_HWM'], 'w').write(hwm.split()[1])
+atexit.register(peak)
+from banditarena.cli import main
+sys.argv[0] = 'banditarena'
+main()
+"""
+
+
 def leaderboard_cli(run_dir: Path) -> dict[str, float]:
-    """``banditarena leaderboard RUN`` as its own process: wall time and peak RSS (of that child alone)."""
-    cmd = [sys.executable, "-c", "import sys; from banditarena.cli import main; sys.argv[0] = 'banditarena'; main()",
-           "leaderboard", str(run_dir), "--json"]
+    """``banditarena leaderboard RUN`` as its own process: wall time and its own peak RSS (Linux's VmHWM)."""
+    hwm = run_dir.parent / "leaderboard.hwm"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "SCALE_BENCH_HWM": str(hwm)}
     t0 = time.perf_counter()
-    pid = os.posix_spawn(cmd[0], cmd, {**os.environ, "PYTHONPATH": str(ROOT / "src")},
-                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)])
-    _, status, usage = os.wait4(pid, 0)
+    out = subprocess.run([sys.executable, "-c", LEADERBOARD_CHILD, "leaderboard", str(run_dir), "--json"], env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
     wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"banditarena leaderboard {run_dir} failed with exit status {os.waitstatus_to_exitcode(status)}")
-    return {"wall": wall, "peak_mb": usage.ru_maxrss / 1024}
+    if out.returncode != 0:
+        raise SystemExit(f"banditarena leaderboard {run_dir} failed ({out.returncode}): {out.stderr.strip()[-500:]}")
+    return {"wall": wall, "peak_mb": int(hwm.read_text()) / 1024}
 
 
 def main() -> None:

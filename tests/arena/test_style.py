@@ -8,7 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from banditarena.arena.style import add_style_columns, battles_with_texts, style_controlled
+from banditarena.arena.style import (
+    add_style_columns,
+    battles_with_style,
+    battles_with_texts,
+    style_controlled,
+)
 from banditarena.ratings import fit_bt
 from banditarena.store import RunStore
 
@@ -45,6 +50,11 @@ def test_leaderboard_and_report_carry_the_style_controlled_rating(tmp_path):
     assert len(b) == 48 and b["response_a"].str.len().min() > 0
     res = style_controlled(b, bootstrap=30, seed=0)
     assert {r["model"]: r["style_rating"] for r in rows} == res.leaderboard["rating"].to_dict()
+    # the leaderboard's lighter path (each answer's style counted once, no texts in the frame) fits the same
+    counted = battles_with_style(store)
+    assert len(counted) == 48 and (counted["length_a"] > 0).all() and "response_a" not in counted.columns
+    assert (counted["length_a"].tolist() == b["response_a"].str.split().str.len().tolist())
+    assert style_controlled(counted, bootstrap=30, seed=0).leaderboard.equals(res.leaderboard)
     html = Path(cli("report", tmp_path / "run", "--bootstrap", "30").strip()).read_text()
     assert "Style controlled 95 ci" in html and "Style rank" in html
 

@@ -36,9 +36,33 @@ def battles_with_texts(store: RunStore, tag: str | None = None) -> pd.DataFrame:
     return out[out["response_a"].notna() & out["response_b"].notna()].reset_index(drop=True)
 
 
+def battles_with_style(store: RunStore, tag: str | None = None) -> pd.DataFrame:
+    """Valid battles of a run with the two answers' style counts (``length_a``, ``length_b``, ``headers_a``,
+    ...), each stored answer counted once. Lighter than :func:`battles_with_texts` on big runs: a million
+    battles share about a tenth as many answers, and no text is copied into the frame."""
+    import numpy as np
+    import pandas as pd
+
+    from banditarena.ratings import STYLE_FEATURES
+    from banditarena.ratings.style import style_counts
+
+    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "gen_a", "gen_b"))
+    keys = pd.concat([battles["gen_a"], battles["gen_b"]]).dropna().unique().tolist()
+    counts = {k: style_counts("\n\n".join(g.turns)) for k, g in store.get_generations(keys).items()}
+    has = battles["gen_a"].isin(counts.keys()) & battles["gen_b"].isin(counts.keys())
+    battles = battles[has].reset_index(drop=True)
+    cols = {}
+    for side in ("a", "b"):
+        per = [counts[k] for k in battles[f"gen_{side}"].tolist()]
+        for f in STYLE_FEATURES:
+            cols[f"{f}_{side}"] = np.fromiter((c[f] for c in per), dtype=np.float64, count=len(per))
+    return battles.assign(**cols)
+
+
 def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int = 0, anchor: Any = None) -> Any:
-    """:func:`banditarena.ratings.fit_style_bt` on battles with texts; None when style cannot be fitted
-    (no battles with texts, or no style feature varies)."""
+    """:func:`banditarena.ratings.fit_style_bt` on battles with texts (:func:`battles_with_texts`) or style
+    counts (:func:`battles_with_style`); None when style cannot be fitted (no battles, or no style feature
+    varies)."""
     import numpy as np
 
     from banditarena.ratings import STYLE_FEATURES, RatingsInputError, fit_style_bt
@@ -46,11 +70,16 @@ def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int =
 
     if battles.empty:
         return None
+    keep = ["model_a", "model_b", "winner"]
+    if all(f"{f}_{s}" in battles.columns for f in STYLE_FEATURES for s in "ab"):
+        keep += [f"{f}_{s}" for f in STYLE_FEATURES for s in "ab"]
+    else:
+        keep += ["response_a", "response_b"]
+    battles = battles[keep]
     if not (style_feature_matrix(battles, STYLE_FEATURES).std(axis=0) > 1e-12).any():
         return None
     try:
-        return fit_style_bt(battles[["model_a", "model_b", "winner", "response_a", "response_b"]],
-                            bootstrap=bootstrap, seed=seed, anchor=anchor)
+        return fit_style_bt(battles, bootstrap=bootstrap, seed=seed, anchor=anchor)
     except (RatingsInputError, np.linalg.LinAlgError):
         return None
 
@@ -64,7 +93,7 @@ def leaderboard_with_style(store: RunStore, *, tag: str | None = None, bootstrap
     from banditarena.config import parse_anchor
 
     lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
-    res = style_controlled(battles_with_texts(store, tag), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor))
+    res = style_controlled(battles_with_style(store, tag), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor))
     return add_style_columns(lb, res)
 
 

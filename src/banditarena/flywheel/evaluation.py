@@ -97,9 +97,9 @@ class Evaluator:
     def style_fit(self) -> Any:
         """Style-controlled Bradley-Terry over the same evaluation battles (answer length and markdown as
         covariates), or None when style cannot be fitted."""
-        from banditarena.arena.style import battles_with_texts, style_controlled
+        from banditarena.arena.style import battles_with_style, style_controlled
 
-        return style_controlled(battles_with_texts(self.store, "eval"), bootstrap=self.recipe.eval.bootstrap,
+        return style_controlled(battles_with_style(self.store, "eval"), bootstrap=self.recipe.eval.bootstrap,
                                 seed=self.recipe.seed, anchor=self.recipe.eval.anchor)
 
 
