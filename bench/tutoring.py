@@ -160,15 +160,22 @@ def main() -> None:
     ap.add_argument("--hints", type=int, default=24, help="hints asked alone and again batched (0: skip)")
     ap.add_argument("--hint-batch", type=int, default=8)
     ap.add_argument("--speed-learners", type=int, default=1000)
+    ap.add_argument("--only", default="classrooms,speed,hints",
+                    help="parts to run, of classrooms,speed,hints (e.g. --only speed,hints to re-time)")
     a = ap.parse_args()
+    only = {x.strip() for x in a.only.split(",") if x.strip()}
+    if not only or only - {"classrooms", "speed", "hints"}:
+        ap.error(f"--only: unknown part(s) {sorted(only - {'classrooms', 'speed', 'hints'}) or '(none)'}")
     recipe = RECIPES / "tutor-arith.yaml"
-    s = classrooms(recipe, a.run_dir / "arith", a.learners, a.steps, a.workers)
-    targets(s, "arith")
-    if a.gsm8k:
-        g = classrooms(RECIPES / "tutor-gsm8k.yaml", a.run_dir / "gsm8k", a.learners, a.steps, a.workers)
-        targets(g, "gsm8k")
-    speed(a.speed_learners, 300)
-    if a.hints:
+    if "classrooms" in only:
+        s = classrooms(recipe, a.run_dir / "arith", a.learners, a.steps, a.workers)
+        targets(s, "arith")
+        if a.gsm8k:
+            g = classrooms(RECIPES / "tutor-gsm8k.yaml", a.run_dir / "gsm8k", a.learners, a.steps, a.workers)
+            targets(g, "gsm8k")
+    if "speed" in only:
+        speed(a.speed_learners, 300)
+    if a.hints and "hints" in only:
         hints(recipe, a.hints, a.hint_batch)
 
 
