@@ -123,6 +123,36 @@ def test_a_run_dir_belongs_to_its_recipe(tiny_llama: Path, tmp_path: Path) -> No
         run_laser(tiny_recipe(tiny_llama, name="other"), tmp_path / "e", progress=False)
 
 
+def test_processes_share_a_run_dir_one_writer_per_method(tiny_llama: Path, tmp_path: Path) -> None:
+    """bench/laser_seeds.py runs each method in its own process in one run directory: another method runs
+    beside a live holder, the same method is refused in one line before any work."""
+    import subprocess
+    import sys
+
+    run = tmp_path / "shared"
+    (run / "laser").mkdir(parents=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import sys, time; from banditarena.store import RunLock; "
+         f"RunLock.acquire({str(run / 'laser')!r}); print('held', flush=True); time.sleep(120)")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        rec = tiny_recipe(tiny_llama, methods=["laser", "random"])
+        with pytest.raises(StoreError, match=r"shared/laser is in use by another run \(pid"):
+            run_laser(rec, run, progress=False, methods=["random", "laser"])
+        assert not (run / "random" / "state.json").exists()  # refused before any work
+        res = run_laser(rec, run, progress=False, methods=["random"], evaluate_base=False)
+        assert res.table.set_index("method").loc["random", "iterations"] == 2
+        assert json.loads((run / "recipe.json").read_text())["name"] == "tiny"
+        assert not list(run.glob(".*.tmp"))  # shared files are written whole (temporary file renamed)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone (killed): its method can run now
+    res = run_laser(rec, run, progress=False, methods=["laser"], evaluate_base=False)
+    assert res.table.set_index("method").loc["laser", "iterations"] == 2
+
+
 def test_failing_reward_model_load_raises_model_error(tiny_llama: Path, tmp_path: Path) -> None:
     rec = tiny_recipe(tiny_llama, reward_models=[
         {"name": "ghost-rm", "kind": "likelihood", "model": str(tmp_path / "missing-checkpoint")}])

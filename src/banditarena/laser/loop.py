@@ -117,6 +117,11 @@ class Update:
     prompt_loss: np.ndarray
 
 
+def method_dir(method: str) -> str:
+    """The folder of one method's run inside a LASeR run directory (``single:verifier`` -> ``single_verifier``)."""
+    return method.replace(":", "_")
+
+
 class MethodRunner:
     """Runs one method of a recipe in ``run_dir/<method>/``, resuming from its saved state."""
 
@@ -128,7 +133,7 @@ class MethodRunner:
         self.method, self.recipe, self.rms = method, recipe, rms
         self.train, self.test, self.dev = train, test or [], dev or []
         self.base_model = base_model
-        self.dir = Path(run_dir) / method.replace(":", "_")
+        self.dir = Path(run_dir) / method_dir(method)
         self.on_iteration = on_iteration
         lp = recipe.loop
         self.reward_kind = method.split(":", 1)[1] if method.startswith("laser:") else lp.reward

@@ -25,7 +25,7 @@ from banditarena.laser.data import (
     load_jsonl_problems,
     split_problems,
 )
-from banditarena.laser.loop import MethodRunner
+from banditarena.laser.loop import MethodRunner, method_dir
 from banditarena.laser.recipe import LaserRecipe, load_recipe
 from banditarena.laser.rm_registry import build_reward_model
 from banditarena.ratings.stats import mcnemar_test as paired_test
@@ -185,18 +185,28 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
         if old.get("fingerprint") != fingerprint:
             raise StoreError(f"{run}: run directory belongs to a different recipe ('{old.get('name')}'); "
                              "use a new run_dir")
-    # everything checked: the run directory is ours (one writer at a time) and records its recipe
+    # Everything checked: now write. Several processes may share one run directory, each running other
+    # methods (bench/laser_seeds.py does); each method's folder has one writer at a time (its own lock,
+    # taken for all of this call's methods before any work), and the shared files are written atomically.
     from banditarena.store import RunLock
 
-    try:
-        run.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"{run}: cannot create the run directory ({exc.strerror})") from exc
-    lock = RunLock.acquire(run)
-    if not meta.exists():
-        meta.write_text(json.dumps({"name": rc.name, "fingerprint": fingerprint,
-                                    "recipe": rc.model_dump(mode="json")}, indent=1), encoding="utf-8")
     runs = method_names(rc) if methods is None else methods
+    locks: list[RunLock] = []
+    try:
+        for m in runs:
+            mdir = run / method_dir(m)
+            try:
+                mdir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"{mdir}: cannot create the method's run directory ({exc.strerror})") from exc
+            locks.append(RunLock.acquire(mdir))
+    except BaseException:
+        for lk in locks:
+            lk.release()
+        raise
+    if not meta.exists():
+        _write_atomic(meta, json.dumps({"name": rc.name, "fingerprint": fingerprint,
+                                        "recipe": rc.model_dump(mode="json")}, indent=1))
     prog = _progress(progress, len(runs) * rc.loop.iterations + 1)
 
     def tick(method: str, it: int) -> None:
@@ -214,7 +224,15 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
     finally:
         if prog is not None:
             prog.stop()
-        lock.release()
+        for lk in locks:
+            lk.release()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (a per-process temporary file renamed over it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], compute: bool) -> dict[str, Any]:
@@ -230,9 +248,7 @@ def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], 
         pol = Policy.load(base_model, system_prompt=rc.policy.system_prompt, gen_batch_size=rc.policy.gen_batch_size)
         ev = pol.evaluate(test, max_new_tokens=rc.eval_max_new_tokens)
         out = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out), encoding="utf-8")
-    os.replace(tmp, path)
+    _write_atomic(path, json.dumps(out))
     return out
 
 
@@ -283,12 +299,12 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
     history = pd.DataFrame(hist)
     res = LaserResults(table=table, selections=selections, history=history, base=base, best_single=best,
                        run_dir=run, reward_models=rm_names, correct=correct)
-    table.to_csv(run / "table.csv", index=False)
+    _write_atomic(run / "table.csv", table.to_csv(index=False))
     if not selections.empty:
-        selections.to_csv(run / "selections.csv", index=False)
+        _write_atomic(run / "selections.csv", selections.to_csv(index=False))
     if not history.empty:
-        history.to_csv(run / "history.csv", index=False)
-    (run / "results.json").write_text(json.dumps(res.to_dict(), indent=1, default=_json_default), encoding="utf-8")
+        _write_atomic(run / "history.csv", history.to_csv(index=False))
+    _write_atomic(run / "results.json", json.dumps(res.to_dict(), indent=1, default=_json_default))
     return res
 
 
