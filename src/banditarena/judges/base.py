@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,3 +59,30 @@ class Judge(ABC):
 
     async def aclose(self) -> None:
         """Release connections/models."""
+
+
+class ReferenceAnswers:
+    """For judges that compare answers with a reference answer (the reference-similarity and learned judges):
+    the references they were given, and the one a request is judged against."""
+
+    references: dict[str, str]
+    reference_contestant: str | None
+
+    def set_references(self, references: Mapping[str, str] | Iterable[Generation]) -> int:
+        """Add references: a ``prompt_id -> text`` mapping, or generations (only those of
+        ``reference_contestant`` are used when it is set). Returns how many were added."""
+        n = 0
+        if isinstance(references, Mapping):
+            for pid, text in references.items():
+                self.references[str(pid)] = str(text)
+                n += 1
+            return n
+        for g in references:
+            if g.ok and (self.reference_contestant is None or g.contestant == self.reference_contestant):
+                self.references[g.prompt_id] = g.text
+                n += 1
+        return n
+
+    def reference_for(self, request: JudgeRequest) -> str | None:
+        """The reference text used for this request (explicit references first, then ``Prompt.reference``)."""
+        return self.references.get(request.prompt.id) or request.prompt.reference

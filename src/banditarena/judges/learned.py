@@ -44,7 +44,7 @@ import math
 import re
 import threading
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 
 from banditarena.errors import JudgeError
-from banditarena.judges.base import Judge, JudgeRequest
-from banditarena.types import Generation, Judgment, stable_hash
+from banditarena.judges.base import Judge, JudgeRequest, ReferenceAnswers
+from banditarena.types import Judgment, stable_hash
 
 FEATURES_VERSION = "ref-features-1"
 """Changes whenever a block's computation changes: an artifact trained on other features is refused."""
@@ -484,7 +484,7 @@ def _failed(judge: Judge, r: JudgeRequest, why: str, retryable: bool = False) ->
                     ok=False, raw=why, error=(RETRYABLE_PREFIX + why) if retryable else why, attempts=0)
 
 
-class LearnedJudge(Judge):
+class LearnedJudge(ReferenceAnswers, Judge):
     """The learned offline judge (see the module docstring).
 
     Parameters
@@ -524,23 +524,6 @@ class LearnedJudge(Judge):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "scale": self.scale, "tie_margin": self.tie_margin,
                 "reference_contestant": self.reference_contestant}
-
-    def set_references(self, references: Mapping[str, str] | Iterable[Generation]) -> int:
-        """Add references: ``prompt_id -> text`` or generations (of ``reference_contestant`` when set)."""
-        n = 0
-        if isinstance(references, Mapping):
-            for pid, text in references.items():
-                self.references[str(pid)] = str(text)
-                n += 1
-            return n
-        for g in references:
-            if g.ok and (self.reference_contestant is None or g.contestant == self.reference_contestant):
-                self.references[g.prompt_id] = g.text
-                n += 1
-        return n
-
-    def reference_for(self, request: JudgeRequest) -> str | None:
-        return self.references.get(request.prompt.id) or request.prompt.reference
 
     @staticmethod
     def instruction_of(request: JudgeRequest) -> str:

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
 
-from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.judges.base import Judge, JudgeRequest, ReferenceAnswers
 from banditarena.judges.llm import RETRYABLE_PREFIX
-from banditarena.types import Generation, Judgment, stable_hash
+from banditarena.types import Judgment, stable_hash
 
 # ---------------------------------------------------------------------------------------- answers
 
@@ -227,7 +227,7 @@ class VerifierJudge(Judge):
         return out
 
 
-class ReferenceSimilarityJudge(Judge):
+class ReferenceSimilarityJudge(ReferenceAnswers, Judge):
     """Scores each answer by its embedding cosine to a reference answer (a proxy for quality).
 
     Parameters
@@ -292,25 +292,6 @@ class ReferenceSimilarityJudge(Judge):
     def identity(self) -> dict[str, Any]:
         return {**super().identity(), "embedder": self._embedder_name(), "scale": self.scale,
                 "tie_margin": self.tie_margin, "reference_contestant": self.reference_contestant}
-
-    def set_references(self, references: Mapping[str, str] | Iterable[Generation]) -> int:
-        """Add references: a ``prompt_id -> text`` mapping, or generations (only those of
-        ``reference_contestant`` are used when it is set). Returns how many were added."""
-        n = 0
-        if isinstance(references, Mapping):
-            for pid, text in references.items():
-                self.references[str(pid)] = str(text)
-                n += 1
-            return n
-        for g in references:
-            if g.ok and (self.reference_contestant is None or g.contestant == self.reference_contestant):
-                self.references[g.prompt_id] = g.text
-                n += 1
-        return n
-
-    def reference_for(self, request: JudgeRequest) -> str | None:
-        """The reference text used for this request (explicit references first, then ``Prompt.reference``)."""
-        return self.references.get(request.prompt.id) or request.prompt.reference
 
     def cache_key(self, request: JudgeRequest) -> str:
         p = request.prompt
