@@ -54,18 +54,6 @@ def _luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _luhn_ok(digits: str) -> bool:
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
-
 def pii_reasons(text: str) -> list[str]:
     """Reasons (``"pii: ..."``) for the personal data found in ``text``; empty when none."""
     out = []
