@@ -85,3 +85,18 @@ def test_battles_reads_only_the_columns_asked_for(tmp_path):
         s.battles(columns=("model_a", "nope"))
     with pytest.raises(ValueError, match="none given"):
         s.battles(columns=())
+
+
+def test_state_entries_can_be_deleted_through_the_fairness_cache(tmp_path):
+    from banditarena.judges.fairness import StateCache
+
+    s = RunStore(tmp_path / "run")
+    cache = StateCache(s)
+    cache["a"] = {"v": 1}
+    cache["b"] = 2
+    assert dict(cache) == {"a": {"v": 1}, "b": 2}
+    del cache["a"]
+    assert "a" not in cache and list(cache) == ["b"] and s.get_state("fairness:a") is None
+    with pytest.raises(KeyError):
+        del cache["a"]
+    assert cache.pop("b") == 2 and len(cache) == 0

@@ -9,6 +9,7 @@ report propensity 1.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -20,7 +21,7 @@ from banditarena.curriculum.zpdes import ZPDESBatch, ZPDESParams, sample_rows
 from banditarena.errors import ConfigError
 
 
-class BatchPolicy:
+class BatchPolicy(ABC):
     """Base of the batch policies (one decision per learner per step)."""
 
     name = "policy"
@@ -33,8 +34,9 @@ class BatchPolicy:
         self.rng = rng
         self._rows = np.arange(self.n)
 
+    @abstractmethod
     def probabilities(self) -> np.ndarray:
-        raise NotImplementedError
+        """Each learner's probability of each activity at this step (n_learners x n_activities)."""
 
     def select(self) -> tuple[np.ndarray, np.ndarray]:
         p = self.probabilities()

@@ -243,7 +243,8 @@ class StateCache(MutableMapping[str, Any]):
         self.store.set_state(self.prefix + key, value)
 
     def __delitem__(self, key: str) -> None:
-        raise NotImplementedError
+        if not self.store.delete_state(self.prefix + key):
+            raise KeyError(key)
 
     def __iter__(self) -> Any:
         rows = self.store.conn.execute("SELECT key FROM state WHERE key LIKE ?", (self.prefix + "%",))

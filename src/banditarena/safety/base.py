@@ -15,6 +15,7 @@ could not be parsed, or an offline score inside the band a cascade escalates. Ca
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -104,7 +105,7 @@ class SafetyScorer(Protocol):
     def score(self, texts: list[str], *, prompts: list[str] | None = None) -> list[SafetyResult]: ...
 
 
-class BaseScorer:
+class BaseScorer(ABC):
     """Shared plumbing: identity, argument checks, ``fingerprint``."""
 
     name: str = "scorer"
@@ -118,8 +119,9 @@ class BaseScorer:
         """A short hash of :meth:`identity` (cache keys, manifests)."""
         return stable_hash(self.identity(), 16)
 
+    @abstractmethod
     def score(self, texts: list[str], *, prompts: list[str] | None = None) -> list[SafetyResult]:
-        raise NotImplementedError
+        """One verdict per text (``prompts``: the prompt each text answers, when known)."""
 
     def __call__(self, texts: list[str], *, prompts: list[str] | None = None) -> list[SafetyResult]:
         return self.score(texts, prompts=prompts)

@@ -24,17 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from banditarena.ratings.stats import wilson_interval as wilson
 from banditarena.safety.data import HHPair, XSTestAnswer, XSTestPrompt
-
-
-def wilson(k: float, n: int, z: float = 1.959964) -> tuple[float, float]:
-    if n <= 0:
-        return (math.nan, math.nan)
-    p = k / n
-    den = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / den
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, c - h), min(1.0, c + h))
 
 
 def _share(mask: np.ndarray) -> dict[str, Any]:

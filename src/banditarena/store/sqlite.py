@@ -235,6 +235,13 @@ class RunStore:
             "INSERT OR REPLACE INTO state(key, value, updated) VALUES (?, ?, ?)", (key, _dumps(value), time.time())
         )
 
+    def delete_state(self, key: str) -> bool:
+        """Remove a state entry; False when there was none."""
+        if self.get_state(key) is None:
+            return False
+        self._write("DELETE FROM state WHERE key=?", (key,))
+        return True
+
     # ------------------------------------------------------------------ prompts
     def add_prompts(self, prompts: Iterable[Prompt]) -> None:
         rows = [
