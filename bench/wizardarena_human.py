@@ -10,6 +10,8 @@ with it, the raw win rate 0.92, average length 0.40):
 * **learned (out-of-fold)**: the learned judge of ``recipes/judge-learned.yaml``; every (model, instruction)
   score comes from a head trained without that instruction (5 folds) and without that model's labels
   (and its aliases'): grouped CV by model AND instruction. All pairs.
+* **learned-fast (out-of-fold)**: the same, for ``recipes/judge-learned-fast.yaml`` (MiniLM's static token
+  table instead of MiniLM run).
 * **GPT-4 Turbo (recorded, control)**: AlpacaEval's real annotations, 9 models against the baseline (10 models).
 * **AlpacaEval 2.0 LC / raw win rate**: the official leaderboard file's numbers (GPT-4 Turbo, ~$8 per model).
 * **average length**: the leaderboard's avg_length, as an anchor.
@@ -67,6 +69,7 @@ from banditarena.types import stable_hash
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "src" / "banditarena" / "recipes" / "judge-learned.yaml"
+FAST_RECIPE = ROOT / "src" / "banditarena" / "recipes" / "judge-learned-fast.yaml"
 OUT = ROOT / "bench" / "out" / "wizardarena"
 
 
@@ -177,8 +180,8 @@ def _code_hash() -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for f in ("learned.py", "training.py", "labels.py", "pointwise.py"):
-        h.update((ROOT / "src" / "banditarena" / "judges" / f).read_bytes())
+    for f in ("judges/learned.py", "judges/training.py", "judges/labels.py", "judges/pointwise.py", "models/embed.py"):
+        h.update((ROOT / "src" / "banditarena" / f).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -268,16 +271,18 @@ def cascade_table(oof: dict[str, np.ndarray], gpt: dict[str, np.ndarray], arena,
 # ------------------------------------------------------------------------------------------------ speed
 
 
-def learned_speed(arena, n_pairs: int, seed: int) -> dict[str, float]:
-    """Pairs/s of the shipped learned judge on fresh pairs, MiniLM really run (no embedding cache)."""
+def learned_speed(arena, n_pairs: int, seed: int, artifact: str | None = None) -> dict[str, float]:
+    """Pairs/s of a shipped learned judge on fresh pairs of fresh instructions, its embedder really run (no
+    vector cache: instruction, reference and both answers are embedded for every pair)."""
     from banditarena.judges import JudgeRequest
-    from banditarena.judges.learned import LearnedJudge
-    from banditarena.models.embed import Embedder
+    from banditarena.judges.learned import LearnedJudge, load_artifact
+    from banditarena.models.embed import make_embedder
     from banditarena.types import Generation, Prompt
 
     rng = np.random.default_rng(seed)
     models = sorted(arena.answers)
-    judge = LearnedJudge(None, embedder=Embedder(cache_dir=None))
+    spec = load_artifact(artifact).spec
+    judge = LearnedJudge(artifact, embedder=make_embedder(spec.embedder, max_seq_length=spec.max_seq_length))
     judge.scorer.featurizer.embedder.encode(["warm up"])  # load the model outside the timing
     reqs, words = [], []
     for k in rng.choice(len(arena.instructions), n_pairs, replace=False):
@@ -372,6 +377,17 @@ def main() -> None:
                  "longer_wins": same_pairs_longer(oof, oof[base])})
     lbs["learned"] = lb
 
+    # 2b. the fast learned judge (static MiniLM token table), out of fold the same way
+    fast_recipe = load_train_recipe(FAST_RECIPE)
+    foof, fmeta = learned_oof(fast_recipe, args.no_cache, args.bootstrap)
+    lb = pointwise_leaderboard(foof, bootstrap=args.bootstrap, seed=args.seed)
+    rows.append({"judge": "learned-fast (static MiniLM), out-of-fold (same CV)", **metrics(lb, elo, base),
+                 "sp_style": style_spearman(foof, arena.answers, elo, args.style_instructions),
+                 "calls": f"{n_models * n_inst:,} scorings", "price": 0.0,
+                 "wall_s": fmeta["seconds"], "flip": flip_rate(LearnedJudge("judge-learned-fast"), fl_prompts, fl_a, fl_b),
+                 "longer_wins": same_pairs_longer(foof, foof[base])})
+    lbs["learned_fast"] = lb
+
     # 3. GPT-4 Turbo recorded annotations (control): 9 models vs the baseline
     lb = pointwise_leaderboard(gpt, pairs="baseline", baseline=base, bootstrap=args.bootstrap, seed=args.seed)
     rows.append({"judge": "GPT-4 Turbo, recorded annotations (control)", **metrics(lb, elo, base),
@@ -417,20 +433,21 @@ def main() -> None:
           "answer, same pairs for every judge. flips: position-flip rate over "
           f"{args.flip_pairs} random pairs judged in both orders (GPT-4 Turbo's annotations hold one order).")
 
-    # per-mode CV table of the learned judge
-    print("\nLearned judge, grouped cross-validation (out-of-fold scores; all-pairs arena vs Elo; labels: "
-          f"{meta['labels']['rows']} rows, skipped {meta['labels']['skipped']})")
-    print(f"{'held out':<14}{'Spearman':>9}{'Kendall':>8}{'agr-CI':>7}{'label agree':>12}{'(always ref)':>13}"
-          f"{'pair acc':>9}{'9-model Sp':>11}{'fits':>6}")
-    for mode, m in meta["modes"].items():
-        print(f"{mode:<14}{m['spearman']:>9.3f}{m['kendall']:>8.3f}{m['agreement_with_ci']:>7.2f}"
-              f"{m['label_agreement']:>12.3f}{m['label_agreement_always_reference']:>13.3f}"
-              f"{m['within_instruction_pair_accuracy']:>9.3f}{m['annotated_winrate_spearman']:>11.3f}"
-              f"{meta['fits'][mode]:>6}")
-    lbias = meta["length_bias"]
-    print("length bias on the same pairs (annotated model vs reference): " + "; ".join(
-        f"{k}: longer wins {v['longer_win_rate']:.3f}, slope {v['length_slope']:.2f} "
-        f"[{v['length_slope_ci_low']:.2f}, {v['length_slope_ci_high']:.2f}]" for k, v in lbias.items()))
+    # per-mode CV tables of the learned judges
+    for title, mt in (("Learned judge (MiniLM)", meta), ("Learned-fast judge (static MiniLM)", fmeta)):
+        print(f"\n{title}, grouped cross-validation (out-of-fold scores; all-pairs arena vs Elo; labels: "
+              f"{mt['labels']['rows']} rows, skipped {mt['labels']['skipped']})")
+        print(f"{'held out':<14}{'Spearman':>9}{'Sp-style':>9}{'Kendall':>8}{'agr-CI':>7}{'label agree':>12}"
+              f"{'(always ref)':>13}{'pair acc':>9}{'9-model Sp':>11}{'fits':>6}")
+        for mode, m in mt["modes"].items():
+            print(f"{mode:<14}{m['spearman']:>9.3f}{m.get('spearman_style', math.nan):>9.3f}{m['kendall']:>8.3f}"
+                  f"{m['agreement_with_ci']:>7.2f}{m['label_agreement']:>12.3f}"
+                  f"{m['label_agreement_always_reference']:>13.3f}{m['within_instruction_pair_accuracy']:>9.3f}"
+                  f"{m['annotated_winrate_spearman']:>11.3f}{mt['fits'][mode]:>6}")
+        lbias = mt["length_bias"]
+        print("length bias on the same pairs (annotated model vs reference): " + "; ".join(
+            f"{k}: longer wins {v['longer_win_rate']:.3f}, slope {v['length_slope']:.2f} "
+            f"[{v['length_slope_ci_low']:.2f}, {v['length_slope_ci_high']:.2f}]" for k, v in lbias.items()))
 
     # cascade
     ct = cascade_table(oof, gpt, arena, elo, args.splits, args.seed,
@@ -459,11 +476,14 @@ def main() -> None:
               f"{f(g, '.0f'):>8}")
 
     if args.speed_pairs:
-        sp = learned_speed(arena, args.speed_pairs, args.seed)
-        print(f"\nLearned judge speed (shipped artifact, MiniLM run for real, no embedding cache, 2 CPU threads): "
-              f"{sp['pairs_per_s']:.1f} fresh pairs/s (both answers new; mean answer {sp['mean_words']:.0f} words, "
-              f"{sp['mean_chars']:.0f} chars); the other order of the same pairs: {sp['reverse_pairs_per_s']:.0f} pairs/s "
-              f"(cached scores); an all-pairs arena pays 27 scorings per instruction for 351 pairs")
+        print(f"\nLearned judges' speed ({args.speed_pairs} fresh pairs on fresh instructions: instruction, reference "
+              "and both answers embedded for every pair, no vector cache; 2 CPU threads)")
+        for label, art in (("learned (MiniLM, 256 tokens)", None), ("learned-fast (static MiniLM)", "judge-learned-fast")):
+            sp = learned_speed(arena, args.speed_pairs, args.seed, art)
+            print(f"  {label:<30} {sp['pairs_per_s']:8.1f} fresh pairs/s; the other order of the same pairs "
+                  f"{sp['reverse_pairs_per_s']:8.0f} pairs/s (cached scores); mean answer {sp['mean_words']:.0f} words, "
+                  f"{sp['mean_chars']:.0f} chars")
+        print("  an all-pairs arena pays 27 scorings per instruction for 351 pairs")
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
 
 

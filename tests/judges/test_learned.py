@@ -195,3 +195,29 @@ def test_the_packaged_judge_in_an_arena_with_minilm_and_its_disk_cache(tmp_path:
     assert any((tmp_path / "cache" / "embeddings").glob("*.sqlite"))
     res2, _ = run_battles(rec, tmp_path / "run", progress=False)
     assert res2.paid_judgments == 0 and len(res2.battles) == 9
+
+
+def test_the_packaged_fast_judge_uses_the_static_table_and_names_its_recipe(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``artifact: judge-learned-fast`` is the packaged static-MiniLM judge: it scores without running MiniLM,
+    order-free, and a mismatch or a missing file names the fast recipe that rebuilds it."""
+    from banditarena.judges import learned as learned_mod
+    from banditarena.prompts import StaticEmbedder
+
+    monkeypatch.setenv("BANDITARENA_CACHE", str(tmp_path / "cache"))
+    art = load_artifact("judge-learned-fast")
+    assert art.spec.embedder == "static:all-MiniLM-L6-v2" and art.manifest["embedder"]["embedder"] == "static"
+    judge = LearnedJudge("judge-learned-fast")
+    assert isinstance(judge.scorer.featurizer.embedder, StaticEmbedder)
+    p = Prompt("q", [{"role": "user", "content": "Name three primary colours."}],
+               reference="The three primary colours are red, blue and yellow.")
+    good, bad = "Red, blue and yellow are the three primary colours.", "I like turtles."
+    fwd, rev = judge.judge([JudgeRequest(p, Generation("a", "q", [good]), Generation("b", "q", [bad])),
+                            JudgeRequest(p, Generation("b", "q", [bad]), Generation("a", "q", [good]))])
+    assert fwd.ok and rev.ok and fwd.preferred == "first" and rev.preferred == "second"
+    assert fwd.score_first == rev.score_second and fwd.score_second == rev.score_first  # pointwise: no position effect
+    with pytest.raises(JudgeError, match="trained with embedder 'static:all-MiniLM-L6-v2'.*judge-learned.yaml"):
+        load_artifact("judge-learned-fast", expect_embedder="all-MiniLM-L6-v2", rebuild=learned_mod.REBUILD_HINT + " ")
+    monkeypatch.setattr(learned_mod, "packaged_artifact", lambda name="": tmp_path / "nowhere" / name)
+    with pytest.raises(JudgeError, match=r"nowhere/judge-learned-fast\.json: .*judge-learned-fast\.yaml"):
+        load_artifact("judge-learned-fast")

@@ -4,7 +4,7 @@ Recipe fields (``judge:`` of an arena or flywheel recipe)::
 
     judge:
       kind: learned
-      artifact: default            # or a path prefix (PATH.npz + PATH.json); default: the packaged artifact
+      artifact: default            # default / judge-learned-fast (packaged), or a path prefix (PATH.npz + PATH.json)
       features: [overlap, ...]     # optional: the feature blocks the artifact must have been trained with
       embedder: all-MiniLM-L6-v2   # optional: the embedder it must have been trained with
 
@@ -62,7 +62,9 @@ def build_configured_judge(cfg: Any, base_dir: Path | None, build: Callable[[Any
         from banditarena.paths import resolve_path
 
         art = getattr(cfg, "artifact", None)
-        art_path = None if art in (None, "default", "judge-learned") else resolve_path(art, base_dir)
+        from banditarena.judges.learned import PACKAGED_ARTIFACTS
+
+        art_path = art if art in (None, "default", *PACKAGED_ARTIFACTS) else resolve_path(art, base_dir)
         return LearnedJudge(art_path, name=name, expect_blocks=getattr(cfg, "features", None),
                             expect_embedder=getattr(cfg, "embedder", None))
     if cfg.kind == "recorded":

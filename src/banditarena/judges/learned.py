@@ -62,7 +62,10 @@ FEATURES_VERSION = "ref-features-1"
 ARTIFACT_FORMAT = "banditarena-learned-judge"
 DEFAULT_ARTIFACT = "judge-learned"
 """Name of the artifact shipped as package data (``banditarena/data/judge-learned.{npz,json}``)."""
+FAST_ARTIFACT = "judge-learned-fast"
+"""The packaged fast variant (static MiniLM token embeddings instead of the MiniLM encoder)."""
 REBUILD_HINT = "banditarena judge train src/banditarena/recipes/judge-learned.yaml"
+FAST_REBUILD_HINT = "banditarena judge train src/banditarena/recipes/judge-learned-fast.yaml"
 
 _WORD = re.compile(r"\w+")
 _CODE_FENCE = re.compile(r"```")
@@ -178,11 +181,11 @@ class Featurizer:
             return self._embedder
         emb = getattr(self._local, "embedder", None)
         if emb is None:
-            from banditarena.models.embed import Embedder
+            from banditarena.models.embed import make_embedder
             from banditarena.models.hub import cache_dir
 
-            emb = self._local.embedder = Embedder(model=self.spec.embedder, cache_dir=cache_dir() / "embeddings",
-                                                  max_seq_length=self.spec.max_seq_length)
+            emb = self._local.embedder = make_embedder(self.spec.embedder, cache_dir=cache_dir() / "embeddings",
+                                                       max_seq_length=self.spec.max_seq_length)
         return emb
 
     def names(self, total: int | None = None) -> list[str]:
@@ -351,15 +354,24 @@ def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
     return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
 
 
-def packaged_artifact() -> Path:
-    """Prefix of the artifact shipped inside the package (``banditarena/data/judge-learned``)."""
-    return Path(str(resources.files("banditarena") / "data" / DEFAULT_ARTIFACT))
+PACKAGED_ARTIFACTS = {
+    DEFAULT_ARTIFACT: "MiniLM judge: the best ranking out-of-fold (docs/judging.md)",
+    FAST_ARTIFACT: "static-MiniLM judge: about 100x faster, ranks less well (docs/judging.md)",
+}
+
+
+def packaged_artifact(name: str = DEFAULT_ARTIFACT) -> Path:
+    """Prefix of an artifact shipped inside the package (``banditarena/data/<name>``)."""
+    return Path(str(resources.files("banditarena") / "data" / name))
 
 
 def resolve_artifact(path: str | Path | None) -> Path:
-    """``None``/``"default"``/``"judge-learned"`` -> the packaged artifact; anything else -> that path."""
-    if path is None or str(path) in ("default", DEFAULT_ARTIFACT):
+    """``None``/``"default"``/``"judge-learned"`` -> the packaged default artifact; ``"judge-learned-fast"`` ->
+    the packaged fast one (:data:`PACKAGED_ARTIFACTS`); anything else -> that path."""
+    if path is None or str(path) == "default":
         return packaged_artifact()
+    if str(path) in PACKAGED_ARTIFACTS:
+        return packaged_artifact(str(path))
     from banditarena.paths import resolve_path
 
     return resolve_path(str(path))
@@ -407,6 +419,8 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
     and ``rebuild``) when it is missing, unreadable, of another format or feature version, or when it was
     trained with other feature blocks or another embedder than the recipe expects."""
     prefix = resolve_artifact(path)
+    if rebuild == REBUILD_HINT and str(path) == FAST_ARTIFACT:
+        rebuild = FAST_REBUILD_HINT
     npz, js = _artifact_paths(prefix)
     for f in (js, npz):
         if not f.is_file():

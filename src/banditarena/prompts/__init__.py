@@ -5,7 +5,14 @@ Light to import: sentence-transformers, scikit-learn and pandas load only inside
 
 from banditarena.prompts.cluster import ClusterResult, assign_clusters, kmeans
 from banditarena.prompts.dedup import DedupResult, MinHasher, dedup_prompts, lsh_params, near_duplicate_pairs
-from banditarena.prompts.embed import Embedder, HashEmbedder, TextEncoder, prompt_texts
+from banditarena.prompts.embed import (
+    Embedder,
+    HashEmbedder,
+    StaticEmbedder,
+    TextEncoder,
+    make_embedder,
+    prompt_texts,
+)
 from banditarena.prompts.loaders import (
     NAMED_SETS,
     LoadResult,
@@ -44,6 +51,7 @@ __all__ = [
     "LoadResult",
     "MarginScorer",
     "MinHasher",
+    "StaticEmbedder",
     "TestSet",
     "TextEncoder",
     "assign_clusters",
@@ -56,6 +64,7 @@ __all__ = [
     "load_prompts",
     "load_prompts_report",
     "lsh_params",
+    "make_embedder",
     "named_sets",
     "near_duplicate_pairs",
     "nearest_neighbours",
