@@ -99,6 +99,25 @@ def test_nan_rm_and_all_tied_answers_are_counted_skips(tiny_llama: Path, tmp_pat
     assert t.loc["single:broken", "rm_calls"] == n * 3  # the calls were spent and are counted
 
 
+def test_paired_streams_make_a_bandit_that_picks_one_rm_train_like_that_single_rm(tiny_llama: Path,
+                                                                                  tmp_path: Path) -> None:
+    """Common random numbers: with ``loop.paired_streams`` the sampling, RM-noise and training streams do not
+    depend on the method, so LASeR with a pool of one noisy RM trains exactly as ``single:noisy``; with one
+    stream per method (the default) the same choices train differently."""
+    pool = [{"name": "noisy", "kind": "refsim", "method": "tokens", "noise_sigma": 0.3}]
+    out = {}
+    for paired in (True, False):
+        rec = tiny_recipe(tiny_llama, reward_models=pool, methods=["laser:agreement", "single"],
+                          data={"n_test": 0}, loop={"paired_streams": paired, "reward": "agreement", "dev_batch": 2})
+        res = run_laser(rec, tmp_path / f"p{paired}", progress=False)
+        h = res.history.set_index(["method", "iteration"])["loss"].astype(float)
+        out[paired] = (h.loc["laser:agreement"].to_numpy(), h.loc["single:noisy"].to_numpy())
+    a, b = out[True]
+    assert len(a) == 2 and np.all(np.isfinite(a)) and np.array_equal(a, b)
+    a, b = out[False]
+    assert not np.array_equal(a, b)
+
+
 def test_instance_mode_picks_per_prompt(tiny_llama: Path, tmp_path: Path) -> None:
     rec = tiny_recipe(tiny_llama, loop={"mode": "instance", "iterations": 1, "batch_size": 3},
                       data={"n_test": 0, "n_dev": 0})

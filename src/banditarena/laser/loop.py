@@ -150,6 +150,15 @@ class MethodRunner:
     def _seed(self, *names: Any) -> int:
         return child_seed(self.recipe.seed, self.method, *names)
 
+    def _stream(self, kind: str, *names: Any) -> int:
+        """Seed of a random stream of this method: shared by every method with ``loop.paired_streams``
+        (common random numbers), else the method's own."""
+        if self.recipe.loop.paired_streams:
+            return child_seed(self.recipe.seed, "paired", kind, *names)
+        if kind == "rm":
+            return self._seed(kind, *names)
+        return child_seed(self.recipe.seed, kind, self.method, *names)
+
     # ------------------------------------------------------------------ one iteration
     def iteration(self, it: int) -> None:
         """One LASeR iteration, step by step (see the module docstring)."""
@@ -185,8 +194,7 @@ class MethodRunner:
         ps = self.recipe.policy
         assert self.policy is not None
         return self.policy.sample(batch.prompts, ps.n_samples, temperature=ps.temperature,
-                                  max_new_tokens=ps.max_new_tokens, seed=child_seed(self.recipe.seed, "sample",
-                                                                                    self.method, batch.it))
+                                  max_new_tokens=ps.max_new_tokens, seed=self._stream("sample", batch.it))
 
     def score(self, batch: Batch, choice: Choice, answers: list[list[str]]) -> Scored:
         used = sorted({int(a) for a in choice.arms}) if (choice.arms >= 0).all() else list(range(len(self.rms)))
@@ -194,7 +202,7 @@ class MethodRunner:
         by_rm: dict[int, list[np.ndarray | None]] = {}
         for a in used:
             idx = [i for i in range(len(batch.prompts)) if choice.arms[i] in (a, -1)]
-            self.rms[a].reseed(self._seed("rm", self.rms[a].name, batch.it))
+            self.rms[a].reseed(self._stream("rm", self.rms[a].name, batch.it))
             got = self._score_safely(self.rms[a], [batch.prompts[i] for i in idx], [answers[i] for i in idx])
             by_rm[a] = [None] * len(batch.prompts)
             for i, s in zip(idx, got):
@@ -233,7 +241,7 @@ class MethodRunner:
         ref_lp = pair_logps(self.policy.model, self.policy.tok, rows, tc.max_length) if per_prompt_loss else None
         out_dir = self.dir / f"iter_{batch.it:03d}"
         res = train_dpo(self.policy.model, rows, out_dir, tc, tokenizer=self.policy.tok,
-                        seed=child_seed(self.recipe.seed, "train", self.method, batch.it),
+                        seed=self._stream("train", batch.it),
                         save=not tc.lora, save_adapter=tc.lora)
         shutil.rmtree(out_dir / "trainer", ignore_errors=True)
         self.policy.model = res.model
@@ -349,7 +357,7 @@ class MethodRunner:
         ps = self.recipe.policy
         dev = self._dev_window(batch.it)
         answers = self.policy.sample(dev, ps.n_samples, temperature=ps.temperature, max_new_tokens=ps.max_new_tokens,
-                                     seed=child_seed(self.recipe.seed, "dev-sample", self.method, batch.it))
+                                     seed=self._stream("dev-sample", batch.it))
         labels = verifier_labels(answers, [p.reference for p in dev])
         informative = [j for j, y in enumerate(labels) if np.nanmin(y) == 0 and np.nanmax(y) == 1]
         ctx = self._contexts([dev[j] for j in informative]) if informative and self.selector.needs_context else None

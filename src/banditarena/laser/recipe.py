@@ -97,6 +97,9 @@ class LoopSpec(Model):
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
     reward: Literal["loss", "agreement"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<reward> overrides
     dev_batch: int = Field(8, ge=2)  # agreement reward: dev problems per iteration (a rotating window)
+    # common random numbers: sampling, RM noise, training and dev sampling draw from streams that do not depend
+    # on the method, so two methods that choose the same RMs train the same policy (False: one stream per method)
+    paired_streams: bool = False
 
 
 class LaserTraining(TrainingConfig):

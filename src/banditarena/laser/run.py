@@ -154,6 +154,15 @@ def _progress(enabled: bool, total: int):
     return prog
 
 
+def recipe_fingerprint(rc: LaserRecipe) -> str:
+    """What a run directory is bound to. Fields added later are left out at their default value, so a run
+    directory made before they existed still resumes (``loop.paired_streams``)."""
+    d = rc.model_dump(mode="json")
+    if not d["loop"].get("paired_streams"):
+        d["loop"].pop("paired_streams", None)
+    return stable_hash(d)
+
+
 def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | Path, progress: bool = True,
               *, methods: list[str] | None = None, evaluate_base: bool = True) -> LaserResults:
     """Run (or resume) every method of ``recipe`` in ``run_dir`` and collect the results.
@@ -178,7 +187,7 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
     if "best_single" in rc.methods and not dev:
         raise ConfigError("data.n_dev: the dev set is empty, but method 'best_single' needs it to pick the RM")
     run = Path(run_dir)
-    fingerprint = stable_hash(rc.model_dump(mode="json"))
+    fingerprint = recipe_fingerprint(rc)
     meta = run / "recipe.json"
     if meta.exists():
         old = json.loads(meta.read_text(encoding="utf-8"))
