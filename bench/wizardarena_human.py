@@ -302,6 +302,18 @@ def learned_speed(arena, n_pairs: int, seed: int, artifact: str | None = None) -
             "mean_words": float(np.mean(words)), "mean_chars": float(np.mean([len(r.first.text) for r in reqs]))}
 
 
+def print_speed(arena, n_pairs: int, seed: int) -> None:
+    print(f"\nLearned judges' speed ({n_pairs} fresh pairs on fresh instructions: instruction, reference "
+          "and both answers embedded for every pair, no vector cache; 2 CPU threads; load average "
+          f"{os.getloadavg()[0]:.2f} at the start)")
+    for label, art in (("learned (MiniLM, 256 tokens)", None), ("learned-fast (static MiniLM)", "judge-learned-fast")):
+        sp = learned_speed(arena, n_pairs, seed, art)
+        print(f"  {label:<30} {sp['pairs_per_s']:8.1f} fresh pairs/s; the other order of the same pairs "
+              f"{sp['reverse_pairs_per_s']:8.0f} pairs/s (cached scores); mean answer {sp['mean_words']:.0f} words, "
+              f"{sp['mean_chars']:.0f} chars")
+    print("  an all-pairs arena pays 27 scorings per instruction for 351 pairs")
+
+
 # ------------------------------------------------------------------------------------------------ main
 
 
@@ -313,12 +325,16 @@ def main() -> None:
     ap.add_argument("--flip-pairs", type=int, default=500, help="pairs judged in both orders for the flip rate")
     ap.add_argument("--style-instructions", type=int, default=805, help="instructions for the style-controlled fits")
     ap.add_argument("--floors", default="0,0.2", help="escalation floors (share of pairs) for the cascade table")
+    ap.add_argument("--speed-only", action="store_true", help="only the learned judges' speed (take it on a quiet machine)")
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     t_all = time.perf_counter()
     recipe = load_train_recipe(RECIPE)
     arena = load_arena_data(recipe)
+    if args.speed_only:
+        print_speed(arena, args.speed_pairs or 200, args.seed)
+        return
     elo = arena_elo(recipe.resolve(recipe.validation.elo))
     base = arena.reference_model
     lb_file = pd.read_csv(data_dir() / "alpaca_eval" / "leaderboard_alpaca_eval_2.csv", index_col=0)
@@ -476,14 +492,7 @@ def main() -> None:
               f"{f(g, '.0f'):>8}")
 
     if args.speed_pairs:
-        print(f"\nLearned judges' speed ({args.speed_pairs} fresh pairs on fresh instructions: instruction, reference "
-              "and both answers embedded for every pair, no vector cache; 2 CPU threads)")
-        for label, art in (("learned (MiniLM, 256 tokens)", None), ("learned-fast (static MiniLM)", "judge-learned-fast")):
-            sp = learned_speed(arena, args.speed_pairs, args.seed, art)
-            print(f"  {label:<30} {sp['pairs_per_s']:8.1f} fresh pairs/s; the other order of the same pairs "
-                  f"{sp['reverse_pairs_per_s']:8.0f} pairs/s (cached scores); mean answer {sp['mean_words']:.0f} words, "
-                  f"{sp['mean_chars']:.0f} chars")
-        print("  an all-pairs arena pays 27 scorings per instruction for 351 pairs")
+        print_speed(arena, args.speed_pairs, args.seed)
     print(f"\ntotal {time.perf_counter() - t_all:.0f} s")
 
 
