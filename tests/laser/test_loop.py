@@ -135,6 +135,13 @@ def test_empty_dev_set_with_best_single_is_a_clear_error(tiny_llama: Path, tmp_p
     assert not (tmp_path / "e").exists()
 
 
+def test_the_base_evaluation_alone_starts_a_fresh_run_dir(tiny_llama: Path, tmp_path: Path) -> None:
+    """``methods=[]`` (bench/laser_seeds.py's base task, often the first process on a new run directory)."""
+    res = run_laser(tiny_recipe(tiny_llama), tmp_path / "new" / "seed0", progress=False, methods=[])
+    assert (tmp_path / "new" / "seed0" / "recipe.json").is_file()
+    assert (tmp_path / "new" / "seed0" / "base_eval.json").is_file() and "base" in res.correct
+
+
 def test_a_run_dir_belongs_to_its_recipe(tiny_llama: Path, tmp_path: Path) -> None:
     (tmp_path / "e").mkdir()
     (tmp_path / "e" / "recipe.json").write_text('{"name": "first", "fingerprint": "abc"}')

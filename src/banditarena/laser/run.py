@@ -200,6 +200,10 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
     from banditarena.store import RunLock
 
     runs = method_names(rc) if methods is None else methods
+    try:
+        run.mkdir(parents=True, exist_ok=True)  # also when this call runs no method (the base evaluation only)
+    except OSError as exc:
+        raise StoreError(f"{run}: cannot create the run directory ({exc.strerror})") from exc
     locks: list[RunLock] = []
     try:
         for m in runs:
