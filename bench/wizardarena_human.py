@@ -465,19 +465,20 @@ def main() -> None:
             f"{k}: longer wins {v['longer_win_rate']:.3f}, slope {v['length_slope']:.2f} "
             f"[{v['length_slope_ci_low']:.2f}, {v['length_slope_ci_high']:.2f}]" for k, v in lbias.items()))
 
-    # cascade
-    ct = cascade_table(oof, gpt, arena, elo, args.splits, args.seed,
-                       tuple(float(x) for x in args.floors.split(",")))
-    print(f"\nCheap-first cascade: learned (out-of-fold) -> GPT-4 Turbo (recorded), 9 models vs {base}; threshold "
-          f"by fixed-sequence testing (delta 0.1) on half the instructions, measured on the other half; "
-          f"mean over {args.splits} splits (worst split in brackets)")
-    print(f"{'alpha':>6}{'floor':>6}{'paid (share of pairs)':>24}{'agreement':>17}{'trusted agr.':>13}"
-          f"{'Sp vs GPT-4T-only':>21}{'Sp vs Elo':>11}{'(GPT-4T-only vs Elo)':>22}")
-    for r in ct.to_dict("records"):
-        print(f"{r['alpha']:>6.2f}{r['floor']:>6.2f}{r['expensive_share']:>15.3f} [{r['expensive_share_max']:.3f}]"
-              f"{r['agreement']:>9.3f} [{r['agreement_min']:.3f}]{r['trusted_agreement']:>13.3f}"
-              f"{r['sp_vs_expensive']:>12.3f} [{r['sp_vs_expensive_min']:.3f}]{r['sp_vs_elo']:>11.3f}"
-              f"{r['sp_expensive_vs_elo']:>22.3f}")
+    # cascade: each learned judge as the cheap side
+    for cheap_name, cheap_scores in (("learned", oof), ("learned-fast", foof)):
+        ct = cascade_table(cheap_scores, gpt, arena, elo, args.splits, args.seed,
+                           tuple(float(x) for x in args.floors.split(",")))
+        print(f"\nCheap-first cascade: {cheap_name} (out-of-fold) -> GPT-4 Turbo (recorded), 9 models vs {base}; "
+              f"threshold by fixed-sequence testing (delta 0.1) on half the instructions, measured on the other half; "
+              f"mean over {args.splits} splits (worst split in brackets)")
+        print(f"{'alpha':>6}{'floor':>6}{'paid (share of pairs)':>24}{'agreement':>17}{'trusted agr.':>13}"
+              f"{'Sp vs GPT-4T-only':>21}{'Sp vs Elo':>11}{'(GPT-4T-only vs Elo)':>22}")
+        for r in ct.to_dict("records"):
+            print(f"{r['alpha']:>6.2f}{r['floor']:>6.2f}{r['expensive_share']:>15.3f} [{r['expensive_share_max']:.3f}]"
+                  f"{r['agreement']:>9.3f} [{r['agreement_min']:.3f}]{r['trusted_agreement']:>13.3f}"
+                  f"{r['sp_vs_expensive']:>12.3f} [{r['sp_vs_expensive_min']:.3f}]{r['sp_vs_elo']:>11.3f}"
+                  f"{r['sp_expensive_vs_elo']:>22.3f}")
 
     # leaderboards side by side
     print("\nLeaderboards (Bradley-Terry, Elo scale) beside Chatbot Arena Elo")
