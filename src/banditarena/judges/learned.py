@@ -356,7 +356,7 @@ def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
 
 PACKAGED_ARTIFACTS = {
     DEFAULT_ARTIFACT: "MiniLM judge: the best ranking out-of-fold (docs/judging.md)",
-    FAST_ARTIFACT: "static-MiniLM judge: about 100x faster, ranks less well (docs/judging.md)",
+    FAST_ARTIFACT: "static-MiniLM judge: about 30x faster, ranks less well (docs/judging.md)",
 }
 
 
