@@ -18,7 +18,6 @@ trainer can hold out whole models and whole instructions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -30,6 +29,7 @@ import numpy as np
 
 from banditarena.errors import DataError
 from banditarena.judges.annotations import load_annotations, text_key
+from banditarena.types import file_sha256
 
 ALPACA_EVAL = "alpaca_eval"
 ARENA_BENCH = "arena_bench_v1"
@@ -89,10 +89,6 @@ class LabelSet:
                 "skipped": dict(self.skipped)}
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def alpaca_eval_labels(paths: Iterable[str | Path]) -> LabelSet:
     """Labels from AlpacaEval pairwise annotation files (see the module docstring)."""
     paths = [Path(p) for p in paths]
@@ -121,7 +117,7 @@ def arena_bench_labels(paths: Iterable[str | Path]) -> LabelSet:
     out = LabelSet(skipped={"nan": 0, "out_of_range": 0, "unparsable": 0})
     for path in paths:
         p = Path(path)
-        out.files[f"{ARENA_BENCH}/{p.name}"] = _sha256(p)
+        out.files[f"{ARENA_BENCH}/{p.name}"] = file_sha256(p)
         with p.open(encoding="utf-8") as fh:
             for i, line in enumerate(fh, 1):
                 if not line.strip():

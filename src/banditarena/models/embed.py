@@ -25,7 +25,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from banditarena.errors import ModelError
-from banditarena.types import Prompt
+from banditarena.types import Prompt, file_sha256
 
 _MODELS: dict[tuple[str, str], Any] = {}
 _MODELS_LOCK = threading.Lock()
@@ -288,14 +288,6 @@ _STATIC: dict[str, tuple[np.ndarray, Any]] = {}  # table file -> (table, tokeniz
 STATIC_VERSION = "static-1"
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def distil_static_table(model_path: str | os.PathLike[str], dims: int = 256, *, batch: int = 2048) -> np.ndarray:
     """A static token table distilled from a sentence-transformers encoder (the model2vec recipe).
 
@@ -372,7 +364,7 @@ class StaticEmbedder:
         weights = next((path / n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).exists()), None)
         if weights is None:
             raise ModelError(f"embedding model '{self.model}': no weights file in {path}")
-        key = hashlib.sha256(f"{STATIC_VERSION}|{_file_sha256(weights)}|{self.dims}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{STATIC_VERSION}|{file_sha256(weights)}|{self.dims}".encode()).hexdigest()[:16]
         folder = self.cache_dir if self.cache_dir is not None else cache_dir() / "embeddings"
         return folder / f"static-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path.name)[:40]}-{key}.npy"
 

@@ -24,7 +24,6 @@ that holds the model's answers, so editing a file invalidates its cached generat
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -34,7 +33,7 @@ from typing import Any, ClassVar
 
 from banditarena.errors import DataError, ModelError
 from banditarena.models.base import Backend, ChatRequest
-from banditarena.types import Completion, Prompt, Strategy, stable_hash
+from banditarena.types import Completion, Prompt, Strategy, file_sha256, stable_hash
 
 ARENA_HARD = "arena-hard"
 FASTCHAT = "fastchat"
@@ -191,14 +190,6 @@ def _user_turn(messages: list[dict[str, str]], turn: int) -> str | None:
     return users[turn] if 0 <= turn < len(users) else (users[-1] if users else None)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class ReplayBackend(Backend):
     """Answers replayed from Arena-Hard ``model_answer``, FastChat answer or AlpacaEval outputs files.
 
@@ -238,7 +229,7 @@ class ReplayBackend(Backend):
         if not self.answers:
             avail = ", ".join(sorted(others)[:12]) or "none"
             raise ModelError(f"replay: no answers of model '{model}' in {root} (models there: {avail})")
-        self._hashes = {f.name: _sha256(f) for f in self.files}
+        self._hashes = {f.name: file_sha256(f) for f in self.files}
 
     def __repr__(self) -> str:
         return f"ReplayBackend(model={self.model!r}, path={str(self.path)!r}, answers={len(self.answers)})"

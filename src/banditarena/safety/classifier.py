@@ -39,7 +39,7 @@ def load_artifact(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarra
     Raises :class:`ModelError` in one line naming the file and the command that rebuilds it when the file
     is missing, unreadable, of another format/version, or does not match its manifest.
     """
-    from banditarena.safety.data import file_sha256
+    from banditarena.types import file_sha256
 
     p = Path(path)
     if p.is_dir():

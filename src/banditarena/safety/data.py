@@ -40,16 +40,6 @@ def _need(path: Path) -> Path:
     return path
 
 
-def file_sha256(path: str | Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fold_of(key: str, k: int, seed: int = 0) -> int:
     """The fold (0..k-1) of a group key: a stable hash, the same on every machine."""
     return int(stable_hash({"g": key, "seed": seed}, 8), 16) % k

@@ -46,6 +46,7 @@ from banditarena.config import Model
 from banditarena.errors import ConfigError
 from banditarena.safety.base import windows
 from banditarena.safety.features import HashedNgrams
+from banditarena.types import file_sha256
 
 ProgressFn = Callable[[str], None]
 
@@ -139,7 +140,7 @@ def load_data(settings: TrainSettings, root: Path | None = None) -> SafetyData:
             out.resp_pairs.append(Example(h.rejected, h.prompt, None, g, "hh-pair", other=h.chosen))
     used = [k for k in files if (settings.use_xstest and k.startswith("xstest")) or (settings.use_hh and k.startswith("hh"))
             or (settings.use_benign and k.startswith("alpaca"))]
-    out.hashes = {k: d.file_sha256(files[k]) for k in used}
+    out.hashes = {k: file_sha256(files[k]) for k in used}
     if not (out.text_points or out.text_pairs):
         raise ConfigError("safety training: no data source enabled (use_xstest / use_hh / use_benign)")
     return out
@@ -397,7 +398,7 @@ def train(out_dir: str | Path | None = None, settings: TrainSettings | None = No
     with open(tmp, "wb") as fh:
         np.savez_compressed(fh, **arrays)
     tmp.replace(npz)
-    from banditarena.safety.data import file_sha256
+
 
     manifest = {
         "format": ARTIFACT_FORMAT,
