@@ -216,6 +216,18 @@ def test_the_packaged_fast_judge_uses_the_static_table_and_names_its_recipe(tmp_
                             JudgeRequest(p, Generation("b", "q", [bad]), Generation("a", "q", [good]))])
     assert fwd.ok and rev.ok and fwd.preferred == "first" and rev.preferred == "second"
     assert fwd.score_first == rev.score_second and fwd.score_second == rev.score_first  # pointwise: no position effect
+    # named in a recipe, in an arena: every battle decided, a rerun pays nothing
+    from banditarena.arena.service import run_battles
+    from banditarena.config import ArenaRecipe
+
+    rec = ArenaRecipe.model_validate({
+        "name": "ae-fast", "prompts": {"source": "alpaca_eval", "limit": 2},
+        "contestants": [{"name": m, "backend": "replay", "path": f"data:alpaca_eval/model_outputs/{m}.json"}
+                        for m in ("gpt4_1106_preview", "claude", "chatglm2-6b")],
+        "judge": {"kind": "learned", "artifact": "judge-learned-fast"}})
+    res, _ = run_battles(rec, tmp_path / "run", progress=False)
+    assert len(res.battles) == 6 and res.n_invalid == 0 and res.n_inconsistent == 0
+    assert run_battles(rec, tmp_path / "run", progress=False)[0].paid_judgments == 0
     with pytest.raises(JudgeError, match="trained with embedder 'static:all-MiniLM-L6-v2'.*judge-learned.yaml"):
         load_artifact("judge-learned-fast", expect_embedder="all-MiniLM-L6-v2", rebuild=learned_mod.REBUILD_HINT + " ")
     monkeypatch.setattr(learned_mod, "packaged_artifact", lambda name="": tmp_path / "nowhere" / name)
