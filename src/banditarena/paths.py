@@ -36,3 +36,13 @@ def resolve_path(value: str | os.PathLike[str], base: Path | None = None) -> Pat
     if not p.is_absolute() and base is not None:
         p = base / p
     return p
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``path`` whole or not at all: a per-process temporary file beside it, renamed over it (readers
+    never see half a file, and processes writing the same file do not share a temporary)."""
+    out = Path(path)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    return out

@@ -11,6 +11,7 @@ from banditarena.arena.runner import Arena, ArenaResult, schedule
 from banditarena.config import ArenaRecipe, load_recipe, parse_anchor
 from banditarena.errors import ConfigError, DataError
 from banditarena.judges.base import Judge
+from banditarena.paths import write_text_atomic
 from banditarena.store import RunStore
 
 if TYPE_CHECKING:
@@ -79,10 +80,7 @@ def check_alpaca_outputs(backends: dict[str, Any], cfg: Any, base_dir: Path | No
 
 def write_config(run_dir: str | Path, config: dict[str, Any]) -> None:
     """Write ``RUN_DIR/config.yaml`` atomically (a temporary file renamed over it): never half a file."""
-    path = Path(run_dir) / "config.yaml"
-    tmp = path.with_name(".config.yaml.tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(Path(run_dir) / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
 
 def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,

@@ -54,6 +54,7 @@ import numpy as np
 
 from banditarena.errors import JudgeError
 from banditarena.judges.base import Judge, JudgeRequest, ReferenceAnswers
+from banditarena.paths import write_text_atomic
 from banditarena.types import Judgment, stable_hash
 
 FEATURES_VERSION = "ref-features-1"
@@ -65,7 +66,6 @@ DEFAULT_ARTIFACT = "judge-learned"
 FAST_ARTIFACT = "judge-learned-fast"
 """The packaged fast variant (static MiniLM token embeddings instead of the MiniLM encoder)."""
 REBUILD_HINT = "banditarena judge train src/banditarena/recipes/judge-learned.yaml"
-FAST_REBUILD_HINT = "banditarena judge train src/banditarena/recipes/judge-learned-fast.yaml"
 
 _WORD = re.compile(r"\w+")
 _CODE_FENCE = re.compile(r"```")
@@ -355,9 +355,10 @@ def _artifact_paths(path: str | Path) -> tuple[Path, Path]:
 
 
 PACKAGED_ARTIFACTS = {
-    DEFAULT_ARTIFACT: "MiniLM judge: the best ranking out-of-fold (docs/judging.md)",
-    FAST_ARTIFACT: "static-MiniLM judge: about 30x faster, ranks less well (docs/judging.md)",
+    DEFAULT_ARTIFACT: REBUILD_HINT,
+    FAST_ARTIFACT: "banditarena judge train src/banditarena/recipes/judge-learned-fast.yaml",
 }
+"""The artifacts shipped as package data, each with the command that rebuilds it."""
 
 
 def packaged_artifact(name: str = DEFAULT_ARTIFACT) -> Path:
@@ -406,9 +407,7 @@ def save_artifact(art: JudgeArtifact, path: str | Path) -> tuple[Path, Path]:
         "digest": art.digest,
         "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
     }
-    tmp = js.with_name(f".{js.name}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp.replace(js)
+    write_text_atomic(js, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     art.manifest, art.path = manifest, npz.with_suffix("")
     return npz, js
 
@@ -419,8 +418,8 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
     and ``rebuild``) when it is missing, unreadable, of another format or feature version, or when it was
     trained with other feature blocks or another embedder than the recipe expects."""
     prefix = resolve_artifact(path)
-    if rebuild == REBUILD_HINT and str(path) == FAST_ARTIFACT:
-        rebuild = FAST_REBUILD_HINT
+    if rebuild == REBUILD_HINT and str(path) in PACKAGED_ARTIFACTS:
+        rebuild = PACKAGED_ARTIFACTS[str(path)]
     npz, js = _artifact_paths(prefix)
     for f in (js, npz):
         if not f.is_file():

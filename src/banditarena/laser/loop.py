@@ -23,7 +23,6 @@ saved adapters and continues. Every random stream is a named child of the recipe
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from banditarena.laser.policy import Policy
 from banditarena.laser.recipe import LaserRecipe
 from banditarena.laser.rewards import Feedback, dpo_nll_loss, pair_logps, ranking_agreement, verifier_labels
 from banditarena.laser.selection import CategoryRouter, Choice, RMSelector, make_selector
+from banditarena.paths import write_text_atomic
 from banditarena.seeds import child_seed
 from banditarena.types import Prompt
 
@@ -67,9 +67,7 @@ class MethodState:
     dev: dict[str, Any] | None = None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=1, default=float), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text_atomic(path, json.dumps(self.__dict__, indent=1, default=float))
 
     @classmethod
     def load(cls, path: Path) -> MethodState:

@@ -9,7 +9,6 @@ in the recipe); it needs a non-empty dev set.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from banditarena.laser.data import (
 from banditarena.laser.loop import MethodRunner, method_dir
 from banditarena.laser.recipe import LaserRecipe, load_recipe
 from banditarena.laser.rm_registry import build_reward_model
+from banditarena.paths import write_text_atomic
 from banditarena.ratings.stats import mcnemar_test as paired_test
 from banditarena.types import Prompt, stable_hash
 
@@ -218,7 +218,7 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
             lk.release()
         raise
     if not meta.exists():
-        _write_atomic(meta, json.dumps({"name": rc.name, "fingerprint": fingerprint,
+        write_text_atomic(meta, json.dumps({"name": rc.name, "fingerprint": fingerprint,
                                         "recipe": rc.model_dump(mode="json")}, indent=1))
     prog = _progress(progress, len(runs) * rc.loop.iterations + 1)
 
@@ -241,13 +241,6 @@ def run_laser(recipe: str | Path | dict[str, Any] | LaserRecipe, run_dir: str | 
             lk.release()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (a per-process temporary file renamed over it)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], compute: bool) -> dict[str, Any]:
     path = run / "base_eval.json"
     if path.exists():
@@ -261,7 +254,7 @@ def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], 
         pol = Policy.load(base_model, system_prompt=rc.policy.system_prompt, gen_batch_size=rc.policy.gen_batch_size)
         ev = pol.evaluate(test, max_new_tokens=rc.eval_max_new_tokens)
         out = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
-    _write_atomic(path, json.dumps(out))
+    write_text_atomic(path, json.dumps(out))
     return out
 
 
@@ -312,12 +305,12 @@ def _collect(rc: LaserRecipe, run: Path, states: dict[str, Any], base: dict[str,
     history = pd.DataFrame(hist)
     res = LaserResults(table=table, selections=selections, history=history, base=base, best_single=best,
                        run_dir=run, reward_models=rm_names, correct=correct)
-    _write_atomic(run / "table.csv", table.to_csv(index=False))
+    write_text_atomic(run / "table.csv", table.to_csv(index=False))
     if not selections.empty:
-        _write_atomic(run / "selections.csv", selections.to_csv(index=False))
+        write_text_atomic(run / "selections.csv", selections.to_csv(index=False))
     if not history.empty:
-        _write_atomic(run / "history.csv", history.to_csv(index=False))
-    _write_atomic(run / "results.json", json.dumps(res.to_dict(), indent=1, default=_json_default))
+        write_text_atomic(run / "history.csv", history.to_csv(index=False))
+    write_text_atomic(run / "results.json", json.dumps(res.to_dict(), indent=1, default=_json_default))
     return res
 
 

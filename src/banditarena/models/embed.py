@@ -12,6 +12,7 @@ the same API: deterministic, instant, for tests and for machines without the mod
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -319,6 +320,12 @@ def distil_static_table(model_path: str | os.PathLike[str], dims: int = 256, *, 
     return (table @ axes.T).astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
+def _weights_sha256(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of an encoder's weights file, once per process for each (file, size, mtime)."""
+    return file_sha256(path)
+
+
 class StaticEmbedder:
     """Static token embeddings distilled from a sentence encoder: a text is the mean of its tokens' rows.
 
@@ -364,7 +371,9 @@ class StaticEmbedder:
         weights = next((path / n for n in ("model.safetensors", "pytorch_model.bin") if (path / n).exists()), None)
         if weights is None:
             raise ModelError(f"embedding model '{self.model}': no weights file in {path}")
-        key = hashlib.sha256(f"{STATIC_VERSION}|{file_sha256(weights)}|{self.dims}".encode()).hexdigest()[:16]
+        st = weights.stat()
+        digest = _weights_sha256(str(weights), st.st_size, st.st_mtime_ns)
+        key = hashlib.sha256(f"{STATIC_VERSION}|{digest}|{self.dims}".encode()).hexdigest()[:16]
         folder = self.cache_dir if self.cache_dir is not None else cache_dir() / "embeddings"
         return folder / f"static-{re.sub(r'[^A-Za-z0-9_.-]+', '_', path.name)[:40]}-{key}.npy"
 

@@ -45,6 +45,7 @@ from typing import Any, Literal, NamedTuple, Protocol, runtime_checkable
 import numpy as np
 
 from banditarena.errors import ConfigError, DataError
+from banditarena.paths import write_text_atomic
 from banditarena.prompts.cluster import kmeans
 from banditarena.prompts.embed import embedder_identity
 from banditarena.types import Prompt
@@ -413,9 +414,7 @@ def save_testset(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = save_prompts(prompts, out / "prompts.jsonl")
-    tmp = out / f".manifest.json.tmp{os.getpid()}"
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    tmp.replace(out / "manifest.json")
+    write_text_atomic(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n")
     return path
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from banditarena.errors import DataError
+from banditarena.paths import write_text_atomic
 from banditarena.report import figures as _fig
 
 __all__ = ["Section", "format_rating_ci", "write_report"]
@@ -529,8 +530,5 @@ def write_report(
         version=_esc(__version__),
         generated=_esc(_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
     )
-    out = run_dir / "report.html"
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)
+    out = write_text_atomic(run_dir / "report.html", page)
     return out
