@@ -115,10 +115,16 @@ def style_spearman(scores: dict[str, np.ndarray], texts: dict[str, list[str]], e
     return spearman(res.leaderboard, pd.DataFrame({"rating": elo}))
 
 
-def longer_wins(pairs: list[tuple[int, int, bool]]) -> float:
-    """Share of decided (answer, reference) pairs won by the longer answer; pairs (len_a, len_ref, a_won)."""
+def longer_wins(pairs: list[tuple[int, int, bool]]) -> tuple[float, float]:
+    """Share of decided (answer, reference) pairs won by the longer answer, plain and balanced (averaged over
+    "answer longer" and "reference longer": 0.5 when length decides nothing); pairs (len_a, len_ref, a_won)."""
+    from banditarena.judges.training import balanced_longer_wins
+
     keep = [(la > lr) == won for la, lr, won in pairs if la != lr]
-    return float(np.mean(keep)) if keep else math.nan
+    if not keep:
+        return math.nan, math.nan
+    la, lr, won = (np.array(x) for x in zip(*pairs))
+    return float(np.mean(keep)), balanced_longer_wins(la, lr, won)
 
 
 def flip_rate(judge, prompts, answers_a, answers_b) -> float:
@@ -345,7 +351,7 @@ def main() -> None:
     gpt, gmeta = gpt4_turbo_scores(arena)
     annotated = sorted(m for m in gpt if m != base)
 
-    def same_pairs_longer(scores: dict[str, np.ndarray], ref_scores: np.ndarray | float) -> float:
+    def same_pairs_longer(scores: dict[str, np.ndarray], ref_scores: np.ndarray | float) -> tuple[float, float]:
         pairs = []
         for m in annotated:
             for i in range(n_inst):
@@ -422,7 +428,7 @@ def main() -> None:
         is_len = "length" in label
         rows.append({"judge": label, **metrics(frame, elo, base), "sp_style": math.nan,
                      "calls": "-" if is_len else f"{(n_models - 1) * n_inst:,} calls", "price": 0.0 if is_len else est,
-                     "wall_s": math.nan, "flip": math.nan, "longer_wins": math.nan})
+                     "wall_s": math.nan, "flip": math.nan, "longer_wins": (math.nan, math.nan)})
     table = pd.DataFrame(rows)
 
     print(f"\nWizardArena vs Chatbot Arena human votes: {n_models} AlpacaEval models x {n_inst} instructions; "
@@ -430,7 +436,7 @@ def main() -> None:
     print("Elo: 'Arena Elo [April 18, 2024]', Feb 2, 2024 where April is blank; CIs: 95%, "
           f"{args.bootstrap} bootstrap resamples of the instructions; all pairs unless noted\n")
     hdr = (f"{'judge':<60}{'models':>7}{'Spearman':>9}{'Kendall':>8}{'agr-CI':>7}{'separ.':>7}{'Sp-noref':>9}"
-           f"{'Sp-style':>9}{'judge calls':>20}{'price $':>9}{'wall s':>8}{'flips':>6}{'longer':>7}")
+           f"{'Sp-style':>9}{'judge calls':>20}{'price $':>9}{'wall s':>8}{'flips':>6}{'longer':>7}{'bal.':>6}")
     print(hdr)
     print("-" * len(hdr))
 
@@ -443,10 +449,11 @@ def main() -> None:
         print(f"{r['judge']:<60}{r['models']:>7}{f(r['spearman'], '.3f'):>9}{f(r['kendall'], '.3f'):>8}"
               f"{f(r['agreement'], '.2f'):>7}{f(r['separability'], '.2f'):>7}{f(r['spearman_no_ref'], '.3f'):>9}"
               f"{f(r['sp_style'], '.3f'):>9}{r['calls']:>20}{price:>9}{f(r['wall_s'], '.0f'):>8}"
-              f"{f(r['flip'], '.3f'):>6}{f(r['longer_wins'], '.3f'):>7}")
+              f"{f(r['flip'], '.3f'):>6}{f(r['longer_wins'][0], '.3f'):>7}{f(r['longer_wins'][1], '.3f'):>6}")
     print("\n* estimated: mean recorded GPT-4 Turbo price per annotation x 805 x 26 models. Sp-noref: without the "
           f"reference model {base}. longer: share of decided (annotated model, baseline) pairs won by the longer "
-          "answer, same pairs for every judge. flips: position-flip rate over "
+          "answer, same pairs for every judge; bal.: the same averaged over 'answer longer' and 'baseline longer' "
+          "(0.5: length decides nothing; the plain share mostly reflects how often the usually longer baseline wins). flips: position-flip rate over "
           f"{args.flip_pairs} random pairs judged in both orders (GPT-4 Turbo's annotations hold one order).")
 
     # per-mode CV tables of the learned judges
@@ -462,7 +469,7 @@ def main() -> None:
                   f"{m['annotated_winrate_spearman']:>11.3f}{mt['fits'][mode]:>6}")
         lbias = mt["length_bias"]
         print("length bias on the same pairs (annotated model vs reference): " + "; ".join(
-            f"{k}: longer wins {v['longer_win_rate']:.3f}, slope {v['length_slope']:.2f} "
+            f"{k}: longer wins {v['longer_win_rate']:.3f} (balanced {v['longer_win_rate_balanced']:.3f}), slope {v['length_slope']:.2f} "
             f"[{v['length_slope_ci_low']:.2f}, {v['length_slope_ci_high']:.2f}]" for k, v in lbias.items()))
 
     # cascade: each learned judge as the cheap side

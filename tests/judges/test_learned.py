@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -114,6 +115,70 @@ def test_length_control_scores_as_if_as_long_as_the_reference() -> None:
     assert raw[0, 0] < raw[1, 0] and raw[0, 2] != raw[1, 2]
     assert np.allclose(ctl[:, 0], ctl[:, 1]) and np.allclose(ctl[:, 2], 0)  # length columns neutralised
     assert np.allclose(ctl[:, 3:], raw[:, 3:])  # the rest untouched
+
+
+def _lexical_labels(tmp: Path) -> tuple[FeatureSpec, np.ndarray, Any]:
+    from banditarena.judges.training import load_labels
+
+    (tmp / "judge.yaml").write_text(RECIPE)
+    labels = load_labels(load_train_recipe(tmp / "judge.yaml"))
+    spec = FeatureSpec(blocks=tuple(LEXICAL), controlled=("length",), orthogonal=True)
+    return spec, Featurizer(spec).transform(labels.instruction, labels.answer, labels.reference), labels
+
+
+def test_an_orthogonal_judge_leaves_no_linear_length_effect_that_a_plain_controlled_one_keeps(tmp_path: Path) -> None:
+    """Neutralising the length columns alone lets length leak back through overlap and markdown counts; with
+    ``orthogonal`` the scored logit has no linear dependence on the answer's length once the reference's
+    length is given (on the rows it was fitted on), and the orthogonaliser keeps the controlled columns."""
+    from banditarena.judges.learned import fit_judge
+
+    spec, X, labels = _lexical_labels(tmp_path)
+    plain = FeatureSpec(blocks=spec.blocks, controlled=("length",))
+    la, lr = X[:, spec.columns(X.shape[1])["length"][0]], X[:, spec.columns(X.shape[1])["length"][1]]
+    slope = {}
+    for name, sp in (("plain", plain), ("orthogonal", spec)):
+        art = fit_judge(sp, X, labels.y(), labels.source)
+        Xs = art.ortho.apply(X) if art.ortho is not None else X
+        logit = art.head.logit(sp.neutralise(Xs))
+        slope[name] = np.linalg.lstsq(np.c_[np.ones(len(X)), la, lr], logit, rcond=None)[0][1]
+        if art.ortho is not None:
+            ctl = spec.columns(X.shape[1])["length"]
+            assert np.allclose(Xs[:, ctl], X[:, ctl])  # controlled columns as they were
+            other = np.setdiff1d(np.arange(X.shape[1]), ctl)
+            assert np.abs(np.c_[np.ones(len(X)), X[:, ctl]].T @ Xs[:, other]).max() < 1e-6 * len(X)
+    assert abs(slope["orthogonal"]) < 1e-8
+    assert slope["plain"] > 0.05  # the leak it removes: longer answers still score higher
+
+
+def test_an_orthogonal_artifact_round_trips_and_refuses_a_bad_recipe_or_array(tmp_path: Path) -> None:
+    from banditarena.judges.learned import Orthogonaliser, save_artifact
+
+    d = tmp_path / "o"
+    d.mkdir()
+    (d / "judge.yaml").write_text(RECIPE.replace("controlled: [length]}", "controlled: [length], orthogonal: true}"))
+    res = train(load_train_recipe(d / "judge.yaml"), progress=False)
+    assert res.artifact.manifest["features"]["orthogonal"] is True and isinstance(res.artifact.ortho, Orthogonaliser)
+    back = load_artifact(d / "artifact" / "tiny")
+    assert back.digest == res.artifact.digest and np.allclose(back.ortho.coef, res.artifact.ortho.coef)
+    judge = LearnedJudge(d / "artifact" / "tiny")
+    f = Featurizer(back.spec)
+    q, r = "Name three colours.", "Red, green and blue are three colours."
+    answers = ["Red, green, blue.", "Red, green, blue. " + "These are colours. " * 30]
+    got = judge.scorer.score([q, q], answers, [r, r])
+    assert np.allclose(got, back.proba(f.transform([q, q], answers, [r, r])))
+    # an ortho array of the wrong shape: one line naming the file
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    back.ortho = Orthogonaliser(back.ortho.controlled, back.ortho.coef[:, :-1])
+    save_artifact(back, bad / "a")
+    with pytest.raises(JudgeError, match=r"a\.npz: arrays do not match the manifest; rebuild it with") as exc:
+        load_artifact(bad / "a")
+    assert "\n" not in str(exc.value)
+    (d / "bad.yaml").write_text(RECIPE.replace("controlled: [length]}", "controlled: [], orthogonal: true}"))
+    out = subprocess.run([sys.executable, "-m", "banditarena.cli", "judge", "train", str(d / "bad.yaml"), "--no-progress"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    assert out.returncode == 2 and "orthogonal" in out.stderr and "controlled" in out.stderr
+    assert out.stderr.strip().count("\n") == 0
 
 
 def test_recipes_name_the_learned_judge_and_bad_artifacts_fail_in_one_line(trained: Path, tmp_path: Path) -> None:

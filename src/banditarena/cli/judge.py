@@ -65,10 +65,14 @@ def eval_cmd(
     out.print(t)
     if res.length_bias:
         lb = Table(title="Length bias on the same pairs (annotated model vs reference)")
-        for c in ("judge", "pairs", "answer win rate", "longer wins", "length slope (95% CI)"):
+        for c in ("judge", "pairs", "answer win rate", "longer wins", "longer wins, balanced", "length slope (95% CI)"):
             lb.add_column(c, justify="left" if c == "judge" else "right")
         for name, b in res.length_bias.items():
             lb.add_row(name, str(int(b["pairs"])), f"{b['answer_win_rate']:.3f}", f"{b['longer_win_rate']:.3f}",
+                       f"{b['longer_win_rate_balanced']:.3f}",
                        f"{b['length_slope']:.2f} ({b['length_slope_ci_low']:.2f}, {b['length_slope_ci_high']:.2f})")
         out.print(lb)
+        typer.echo("longer wins, balanced: the longer answer's share of wins averaged over 'answer longer' and "
+                   "'reference longer' (0.5: length decides nothing); the plain share mostly reflects how often the "
+                   "usually longer reference wins.")
     typer.echo(f"labels: {res.labels['rows']} (skipped {res.labels['skipped']}); {res.seconds:.0f} s")

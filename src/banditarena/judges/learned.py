@@ -17,6 +17,13 @@ Length control
     length-controlled win rate applied inside the judge: the head learns how much the judge rewarded
     length, and that part is removed from the score.
 
+    Neutralising the length columns alone leaves length in the other features (overlap recall, markdown
+    counts, the embedding all grow with it), so such a judge still prefers long answers. With
+    ``FeatureSpec.orthogonal`` every other column is first made orthogonal to the controlled blocks: its
+    linear dependence on them, fitted on the training rows (features only, no labels; :class:`Orthogonaliser`),
+    is subtracted, at training and at scoring alike. The head then sees length only in the controlled
+    columns, and neutralising them removes length's linear effect from the score as a whole.
+
 Pointwise and content-addressed
     Each (instruction, reference, answer) is scored once; :class:`LearnedJudge` keeps the scores keyed by the
     judge identity and the three texts' hashes, so a pair (in both orders) and every other pairing of the
@@ -137,6 +144,8 @@ class FeatureSpec:
     embedder: str = "all-MiniLM-L6-v2"
     max_seq_length: int | None = None
     controlled: tuple[str, ...] = ("length",)
+    orthogonal: bool = False
+    """Make every other column orthogonal to the controlled blocks (on the training rows) before the head."""
     version: str = FEATURES_VERSION
 
     def __post_init__(self) -> None:
@@ -148,6 +157,8 @@ class FeatureSpec:
             raise ValueError(f"controlled block '{bad[0]}' must be one of the blocks and one of {sorted(_CONTROL)}")
         if not self.blocks:
             raise ValueError("a feature spec needs at least one block")
+        if self.orthogonal and not self.controlled:
+            raise ValueError("orthogonal: true needs at least one controlled block to be orthogonal to")
 
     @property
     def needs_embeddings(self) -> bool:
@@ -156,12 +167,58 @@ class FeatureSpec:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["blocks"], d["controlled"] = list(self.blocks), list(self.controlled)
+        if not self.orthogonal:
+            del d["orthogonal"]  # artifacts made before the option existed keep their digest
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureSpec:
         return cls(blocks=tuple(d["blocks"]), embedder=str(d["embedder"]), max_seq_length=d.get("max_seq_length"),
-                   controlled=tuple(d.get("controlled", ())), version=str(d.get("version", "")))
+                   controlled=tuple(d.get("controlled", ())), orthogonal=bool(d.get("orthogonal", False)),
+                   version=str(d.get("version", "")))
+
+    def columns(self, total: int) -> dict[str, np.ndarray]:
+        """Column indices of each block in a feature matrix ``total`` wide (``delta`` takes the rest)."""
+        fixed = sum(BLOCKS[b][0] for b in self.blocks)
+        out, start = {}, 0
+        for b in self.blocks:
+            width = BLOCKS[b][0] or max(0, total - fixed)
+            out[b] = np.arange(start, start + width)
+            start += width
+        return out
+
+    def neutralise(self, X: np.ndarray) -> np.ndarray:
+        """A copy of ``X`` with the controlled blocks set as for an answer as long (as plain, ...) as the
+        reference: what scoring uses."""
+        X = np.array(X, dtype=np.float64, copy=True)
+        cols = self.columns(X.shape[1])
+        for b in self.controlled:
+            for col, src in _CONTROL[b]:
+                X[:, cols[b][col]] = 0.0 if src is None else X[:, cols[b][src]]
+        return X
+
+
+@dataclass
+class Orthogonaliser:
+    """``X - [1, C] @ coef``: removes every column's linear dependence on the controlled columns ``C``
+    (least squares on the training rows; the controlled columns themselves are left as they are)."""
+
+    controlled: np.ndarray  # column indices of C
+    coef: np.ndarray  # (1 + len(controlled), d); zero in the controlled columns
+
+    @classmethod
+    def fit(cls, X: np.ndarray, spec: FeatureSpec) -> Orthogonaliser:
+        X = np.asarray(X, dtype=np.float64)
+        cols = spec.columns(X.shape[1])
+        ctl = np.concatenate([cols[b] for b in spec.controlled])
+        C = np.c_[np.ones(len(X)), X[:, ctl]]
+        coef = np.linalg.lstsq(C, X, rcond=None)[0]
+        coef[:, ctl] = 0.0
+        return cls(ctl, coef)
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return X - np.c_[np.ones(len(X)), X[:, self.controlled]] @ self.coef
 
 
 class Featurizer:
@@ -209,7 +266,8 @@ class Featurizer:
 
     def transform(self, instructions: Sequence[str], answers: Sequence[str], references: Sequence[str],
                   *, control: bool = False, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Feature matrix (n, d). ``control=True`` neutralises the controlled blocks (scoring)."""
+        """Feature matrix (n, d). ``control=True`` neutralises the controlled blocks (what scoring does when
+        the spec is not ``orthogonal``; :meth:`JudgeArtifact.proba` does both steps from the raw matrix)."""
         n = len(answers)
         if not len(instructions) == n == len(references):
             raise ValueError("instructions, answers and references must have the same length")
@@ -227,14 +285,11 @@ class Featurizer:
                 block = emb[b].astype(np.float64) if n else np.zeros((0, BLOCKS[b][0]))
             else:
                 block = np.asarray([row[b] for row in lex], dtype=np.float64).reshape(n, BLOCKS[b][0])
-            if control and b in self.spec.controlled:
-                block = block.copy()
-                for col, src in _CONTROL[b]:
-                    block[:, col] = 0.0 if src is None else block[:, src]
             parts.append(block)
         if progress:
             progress(n)
-        return np.hstack(parts) if parts else np.zeros((n, 0))
+        X = np.hstack(parts) if parts else np.zeros((n, 0))
+        return self.spec.neutralise(X) if control else X
 
 
 # ------------------------------------------------------------------------------------------------ the head
@@ -319,6 +374,16 @@ def fit_head(X: np.ndarray, y: np.ndarray, sources: Sequence[str], *, l2: float 
                       primary if primary in names else names[0])
 
 
+def fit_judge(spec: FeatureSpec, X: np.ndarray, y: np.ndarray, sources: Sequence[str], *, l2: float = 1.0,
+              weights: Mapping[str, float] | None = None, init: LinearHead | None = None,
+              manifest: dict[str, Any] | None = None) -> JudgeArtifact:
+    """Fit the head (and, for an ``orthogonal`` spec, the :class:`Orthogonaliser`) on a raw training feature
+    matrix; score with :meth:`JudgeArtifact.proba`."""
+    ortho = Orthogonaliser.fit(X, spec) if spec.orthogonal else None
+    head = fit_head(ortho.apply(X) if ortho is not None else X, y, sources, l2=l2, weights=weights, init=init)
+    return JudgeArtifact(spec, head, dict(manifest or {}), ortho=ortho)
+
+
 # ---------------------------------------------------------------------------------------------- artifacts
 
 
@@ -330,11 +395,22 @@ class JudgeArtifact:
     head: LinearHead
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    ortho: Orthogonaliser | None = None  # present exactly when ``spec.orthogonal``
 
     def arrays(self) -> dict[str, np.ndarray]:
         sources = sorted(self.head.intercepts)
-        return {"mean": self.head.mean, "scale": self.head.scale, "coef": self.head.coef,
-                "intercepts": np.array([self.head.intercepts[s] for s in sources])}
+        out = {"mean": self.head.mean, "scale": self.head.scale, "coef": self.head.coef,
+               "intercepts": np.array([self.head.intercepts[s] for s in sources])}
+        if self.ortho is not None:
+            out["ortho"] = self.ortho.coef
+        return out
+
+    def proba(self, X: np.ndarray) -> np.ndarray:
+        """``P(answer beats the reference)`` from a raw feature matrix (``Featurizer.transform`` without
+        control): orthogonalised (when the spec says so), controlled blocks neutralised, then the head."""
+        if self.ortho is not None:
+            X = self.ortho.apply(X)
+        return self.head.proba(self.spec.neutralise(X))
 
     @property
     def digest(self) -> str:
@@ -429,6 +505,8 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
         spec = FeatureSpec.from_dict(manifest["features"])
         with np.load(npz, allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercepts")}
+            if spec.orthogonal:
+                arrays["ortho"] = np.asarray(z["ortho"], dtype=np.float64)
         sources = list(manifest["sources"])
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise JudgeError(f"{js}: not a usable learned-judge artifact ({type(exc).__name__}: {exc}); "
@@ -447,10 +525,17 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
     d = arrays["coef"].shape[0]
     if arrays["mean"].shape != (d,) or arrays["scale"].shape != (d,) or len(sources) != arrays["intercepts"].shape[0]:
         raise JudgeError(f"{npz}: arrays do not match the manifest; rebuild it with `{rebuild}`")
+    ortho = None
+    if spec.orthogonal:
+        cols = spec.columns(d)
+        ctl = np.concatenate([cols[b] for b in spec.controlled])
+        if arrays["ortho"].shape != (1 + len(ctl), d):
+            raise JudgeError(f"{npz}: arrays do not match the manifest; rebuild it with `{rebuild}`")
+        ortho = Orthogonaliser(ctl, arrays["ortho"])
     head = LinearHead(arrays["mean"], arrays["scale"], arrays["coef"],
                       {s: float(v) for s, v in zip(sources, arrays["intercepts"])},
                       str(manifest.get("primary_source", sources[0])))
-    art = JudgeArtifact(spec, head, manifest, prefix)
+    art = JudgeArtifact(spec, head, manifest, prefix, ortho)
     if manifest.get("digest") and manifest["digest"] != art.digest:
         raise JudgeError(f"{npz}: arrays do not match the manifest's digest (edited?); rebuild it with `{rebuild}`")
     return art
@@ -482,8 +567,8 @@ class LearnedScorer:
         if todo:
             idx = list(todo.values())
             X = self.featurizer.transform([instructions[i] for i in idx], [answers[i] for i in idx],
-                                          [references[i] for i in idx], control=True)
-            p = self.artifact.head.proba(X)
+                                          [references[i] for i in idx])
+            p = self.artifact.proba(X)
             for k, v in zip(todo, p):
                 self._cache[k] = float(v)
             self.n_scored += len(idx)

@@ -43,7 +43,7 @@ from banditarena.judges.labels import (
     alpaca_eval_labels,
     arena_bench_labels,
 )
-from banditarena.judges.learned import FeatureSpec, Featurizer, JudgeArtifact, fit_head, save_artifact
+from banditarena.judges.learned import FeatureSpec, Featurizer, JudgeArtifact, fit_judge, save_artifact
 
 DEFAULT_ALIASES: dict[str, list[str]] = {
     # AlpacaEval model -> arena_bench_v1 models that are the same model or the same model's other snapshot
@@ -85,15 +85,23 @@ class FeaturesConfig(_Strict):
     embedder: str = "all-MiniLM-L6-v2"
     max_seq_length: int | None = Field(None, ge=8)
     controlled: list[str] = ["length"]
+    orthogonal: bool = False  # the other features made orthogonal to the controlled blocks (see learned.py)
 
     def spec(self) -> FeatureSpec:
         return FeatureSpec(blocks=tuple(self.blocks), embedder=self.embedder, max_seq_length=self.max_seq_length,
-                           controlled=tuple(self.controlled))
+                           controlled=tuple(self.controlled), orthogonal=self.orthogonal)
 
     @field_validator("controlled")
     @classmethod
     def _spec_ok(cls, v: list[str], info: Any) -> list[str]:
         FeatureSpec(blocks=tuple(info.data.get("blocks") or FeatureSpec().blocks), controlled=tuple(v))
+        return v
+
+    @field_validator("orthogonal")
+    @classmethod
+    def _orthogonal_ok(cls, v: bool, info: Any) -> bool:
+        if v and not info.data.get("controlled"):
+            raise ValueError("orthogonal: true needs at least one controlled block (e.g. controlled: [length])")
         return v
 
 
@@ -212,7 +220,7 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
     with rich_progress(progress) as prog:
         X = _chunked_transform(featurizer, labels.instruction, labels.answer, labels.reference, control=False,
                                progress=prog, stage="features")
-    head = fit_head(X, labels.y(), labels.source, l2=recipe.head.l2, weights=recipe.labels.weights)
+    fitted = fit_judge(spec, X, labels.y(), labels.source, l2=recipe.head.l2, weights=recipe.labels.weights)
     emb_id = featurizer.embedder.identity() if spec.needs_embeddings and hasattr(featurizer.embedder, "identity") \
         else {"model": spec.embedder}
     manifest = {
@@ -227,7 +235,7 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
         "recipe_sha": stable_hash(recipe.model_dump(mode="json", exclude={"output"}), 16),
         "feature_names": featurizer.names(total=int(X.shape[1])),
     }
-    art = JudgeArtifact(spec, head, manifest)
+    art = JudgeArtifact(spec, fitted.head, manifest, ortho=fitted.ortho)
     target = (Path(out) if out is not None else recipe.resolve(recipe.output)).resolve()
     npz, js = save_artifact(art, target)
     return TrainResult(art, labels.summary(), npz, js, time.perf_counter() - t0)
@@ -424,7 +432,7 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
         q_all = [q for _ in models for q in arena.instructions]
         a_all = [a for m in models for a in arena.answers[m]]
         r_all = [r for _ in models for r in arena.references]
-        X_ar = _chunked_transform(featurizer, q_all, a_all, r_all, control=True, progress=prog, stage="arena")
+        X_ar = _chunked_transform(featurizer, q_all, a_all, r_all, control=False, progress=prog, stage="arena")
     X_arena = {m: X_ar[k * n:(k + 1) * n] for k, m in enumerate(models)}
     empty = {m: np.array([not a.strip() for a in arena.answers[m]]) for m in models}
     same = {m: np.array([a.strip() == r.strip() for a, r in zip(arena.answers[m], arena.references)]) for m in models}
@@ -438,7 +446,7 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
     label_models = set(labels.model)
     aliases = recipe.validation.aliases
     results: dict[str, ModeResult] = {}
-    full = fit_head(X_lab, y, src.tolist(), l2=recipe.head.l2, weights=recipe.labels.weights)  # warm start
+    full = fit_judge(spec, X_lab, y, src.tolist(), l2=recipe.head.l2, weights=recipe.labels.weights).head  # warm start
     for mode in modes:
         scores = {m: np.full(n, np.nan) for m in models}
         fits = 0
@@ -454,11 +462,11 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
                 keep = ~np.isin(lab_model, list(excl)) if excl else np.ones(len(y), dtype=bool)
                 if k is not None:
                     keep &= lab_fold != k
-                head = fit_head(X_lab[keep], y[keep], src[keep].tolist(), l2=recipe.head.l2,
-                                weights=recipe.labels.weights, init=full)
+                fitted = fit_judge(spec, X_lab[keep], y[keep], src[keep].tolist(), l2=recipe.head.l2,
+                                   weights=recipe.labels.weights, init=full)
                 fits += 1
                 for m in members:
-                    scores[m][test] = head.proba(X_arena[m][test])
+                    scores[m][test] = fitted.proba(X_arena[m][test])
         for m in models:
             scores[m][same[m]] = 0.5  # an answer identical to the reference ties with it (as LearnedScorer)
             scores[m][empty[m]] = np.nan  # no answer: no battle
@@ -480,6 +488,18 @@ def _longer_wins(len_a: np.ndarray, len_b: np.ndarray, a_wins: np.ndarray, decid
     if not keep.any():
         return math.nan
     return float(((len_a > len_b) == a_wins)[keep].mean())
+
+
+def balanced_longer_wins(len_a: np.ndarray, len_b: np.ndarray, a_wins: np.ndarray) -> float:
+    """Share won by the longer answer, averaged over the two cases "a is longer" and "b is longer": 0.5 when
+    length decides nothing, whatever the base rate. (The plain share is mostly the base rate when one side
+    is usually both longer and the winner, as AlpacaEval's baseline is: a judge that always picks the
+    baseline scores 0.91 on it.)"""
+    len_a, len_b, a_wins = np.asarray(len_a), np.asarray(len_b), np.asarray(a_wins, dtype=bool)
+    a_long, b_long = len_a > len_b, len_b > len_a
+    if not a_long.any() or not b_long.any():
+        return math.nan
+    return 0.5 * (float(a_wins[a_long].mean()) + float((~a_wins[b_long]).mean()))
 
 
 def length_bias(scores: dict[str, np.ndarray], arena: ArenaData, labels: LabelSet) -> dict[str, dict[str, float]]:
@@ -507,6 +527,7 @@ def length_bias(scores: dict[str, np.ndarray], arena: ArenaData, labels: LabelSe
         fit = logistic_fit(d, wins.astype(float))
         out[name] = {"pairs": float(len(wins)), "answer_win_rate": float(wins.mean()) if len(wins) else math.nan,
                      "longer_win_rate": _longer_wins(la_, lr_, wins, np.ones(len(wins), bool)),
+                     "longer_win_rate_balanced": balanced_longer_wins(la_, lr_, wins),
                      "length_slope": fit["slope"] if fit else math.nan,
                      "length_slope_ci_low": fit["ci_low"] if fit else math.nan,
                      "length_slope_ci_high": fit["ci_high"] if fit else math.nan}
