@@ -67,3 +67,54 @@ def test_router_routes_by_category_from_dev(tiny_llama: Path, tmp_path: Path) ->
     assert state["cost"]["router_rm_calls"] == 4 * 3 * 3  # every dev answer scored by every RM, counted
     with pytest.raises(ConfigError, match="data.n_dev"):
         load_recipe(tiny_recipe(tiny_llama, methods=["router"], data={"n_dev": 0}))
+
+
+def _bandit_run(warmup: int, seed: int, batches: int = 16) -> list[int]:
+    """LinUCB choosing among 3 RMs whose dev agreement is 0.85, 0.90 and 1.00 (the verifier agrees with
+    itself), each batch rewarded at 8 dev contexts near the batch's, as the agreement reward does."""
+    import numpy as np
+
+    from banditarena import bandits
+    from banditarena.laser.selection import RMSelector
+    from banditarena.types import Prompt
+
+    rng = np.random.default_rng(seed)
+    sel = RMSelector(bandits.make_policy("linucb", 3, seed=seed, dim=16, alpha=1.0), "batch", warmup=warmup)
+    centre = rng.normal(size=16)
+    agreement = np.array([0.85, 0.90, 1.00])
+    picks = []
+    for _ in range(batches):
+        ctx = centre + 0.3 * rng.normal(size=(16, 16))
+        ctx /= np.linalg.norm(ctx, axis=1, keepdims=True)
+        choice = sel.choose([Prompt(f"p{i}", [{"role": "user", "content": "x"}]) for i in range(16)], ctx)
+        arm = int(choice.arms[0])
+        picks.append(arm)
+        dev = centre + 0.3 * rng.normal(size=(8, 16))
+        dev /= np.linalg.norm(dev, axis=1, keepdims=True)
+        sel.update_at(np.full(8, arm), np.clip(agreement[arm] + 0.05 * rng.normal(size=8), 0, 1), dev)
+    return picks
+
+
+def test_the_warm_start_lets_linucb_find_the_rm_the_reward_prefers_where_a_cold_start_locks_on() -> None:
+    """Rewards above the prior's optimism: a cold LinUCB keeps the first RM it tried; after each RM has had one
+    batch, it settles on the best one. The warm start's clock survives a save and load."""
+    from banditarena import bandits
+    from banditarena.laser.selection import RMSelector
+
+    for seed in range(5):
+        cold, warm = _bandit_run(0, seed), _bandit_run(1, seed)
+        assert len(set(cold)) == 1  # locked on whichever RM came first
+        assert warm[:3] == [0, 1, 2] and warm[3:].count(2) >= 10  # the best RM, with some exploration left
+    sel = RMSelector(bandits.make_policy("linucb", 3, seed=0, dim=4, alpha=1.0), "instance", warmup=2)
+    import numpy as np
+
+    from banditarena.types import Prompt
+
+    ps = [Prompt("p", [{"role": "user", "content": "x"}])] * 5
+    ctx = np.eye(4)[[0, 1, 2, 3, 0]]
+    assert sel.choose(ps, ctx).arms.tolist() == [0] * 5 and sel.choose(ps, ctx).arms.tolist() == [1] * 5
+    again = RMSelector(bandits.make_policy("linucb", 3, seed=0, dim=4, alpha=1.0), "instance", warmup=2)
+    again.load_state_dict(sel.state_dict())
+    assert [again.choose(ps, ctx).arms[0] for _ in range(4)] == [2, 0, 1, 2]
+    with pytest.raises(ConfigError, match="loop.warmup"):
+        RMSelector(bandits.make_policy("linucb", 3, seed=0, dim=4), "batch", warmup=-1)

@@ -140,7 +140,7 @@ class MethodRunner:
                               f"iteration, the dev set has {len(self.dev)} (raise data.n_dev)")
         self.selector: RMSelector | CategoryRouter | None = make_selector(
             method, [r.name for r in rms], mode=lp.mode, seed=self._seed("selector"),
-            context_dim=recipe.policy.context_dim or 1, alpha=lp.alpha)
+            context_dim=recipe.policy.context_dim or 1, alpha=lp.alpha, warmup=lp.warmup)
         self.policy: Policy | None = None
         self.normalizer: Any = None
         self.state = MethodState(method=method)

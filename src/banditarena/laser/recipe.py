@@ -93,6 +93,9 @@ class LoopSpec(Model):
     batch_size: int = Field(16, ge=1)  # prompts per iteration
     mode: Literal["batch", "instance"] = "batch"
     alpha: float = Field(1.0, ge=0)  # LinUCB exploration
+    # laser: batches each RM gets in turn before LinUCB chooses (round-robin warm start; 0: none, and LinUCB
+    # may never try an RM whose rewards would beat the first one's, see laser.selection.RMSelector)
+    warmup: int = Field(1, ge=0)
     pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
     reward: Literal["loss", "agreement"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<reward> overrides

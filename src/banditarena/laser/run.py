@@ -155,11 +155,15 @@ def _progress(enabled: bool, total: int):
 
 
 def recipe_fingerprint(rc: LaserRecipe) -> str:
-    """What a run directory is bound to. Fields added later are left out at their default value, so a run
-    directory made before they existed still resumes (``loop.paired_streams``)."""
+    """What a run directory is bound to. Fields added later are left out at the value that reproduces the
+    behaviour from before they existed, so such a run directory still resumes with that value
+    (``loop.paired_streams: false``, ``loop.warmup: 0``; a recipe with the new default ``warmup: 1`` is
+    another recipe and gets a new run directory)."""
     d = rc.model_dump(mode="json")
     if not d["loop"].get("paired_streams"):
         d["loop"].pop("paired_streams", None)
+    if not d["loop"].get("warmup"):
+        d["loop"].pop("warmup", None)
     return stable_hash(d)
 
 
