@@ -140,6 +140,17 @@ def main() -> None:
                                                                                              args.threads)
     labels = verifier_labels(s["answers"], s["references"])
     rms = {"partial": PartialCreditRM(), "refsim": ReferenceSimilarityRM("numbers"), "verifier": VerifierRM()}
+    if args.real_rms:  # the learned judges as pointwise RMs too (kind: learned), with their scoring time
+        import time
+
+        from banditarena.judges.reward_models import LearnedJudgeRM
+
+        for key, art in (("learned", "default"), ("learned_fast", "judge-learned-fast")):
+            t0 = time.perf_counter()
+            rms[key] = LearnedJudgeRM(art, name=key)
+            rms[key].score_batch(s["messages"], s["answers"], s["references"])
+            n = sum(len(a) for a in s["answers"])
+            print(f"{key}: {n} answers scored in {time.perf_counter() - t0:.1f} s (load included)")
     scores = {k: rm.score_batch(s["messages"], s["answers"], s["references"]) for k, rm in rms.items()}
     print("| RM | answer sets whose 4 scores all tie | NaN scores |\n|---|---|---|")
     for k, sc in scores.items():

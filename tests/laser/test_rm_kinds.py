@@ -99,3 +99,19 @@ def test_shipped_reproduction_recipe_validates() -> None:
     assert [r.kind for r in rc.reward_models] == ["partial", "verifier", "refsim", "gguf"]
     assert rc.loop.reward == "agreement" and rc.data.n_train >= 256 and "router" in rc.methods
     assert "likelihood" not in [r.kind for r in rc.reward_models]  # the policy's own likelihood: ablation only
+
+
+def test_the_learned_judge_is_a_pointwise_rm_that_reads_the_reference(tmp_path: Path) -> None:
+    """``kind: learned``: P(answer beats the worked reference) from the packaged judge; the on-topic worked
+    answer outscores an off-topic one, scores are paid once per distinct answer, no reference is NaN, and a
+    missing artifact is one line naming the RM and the rebuild command."""
+    rm = build_reward_model(RewardModelSpec(name="judge", kind="learned"))
+    right = "In May she sold 48 / 2 = 24 clips. Altogether she sold 48 + 24 = 72 clips. The answer is 72."
+    off = "Clips are small fasteners. I like the colour blue."
+    s = rm.score(Q, [right, off, right], reference=REF)
+    assert ((0 <= s) & (s <= 1)).all() and s[0] > s[1] and s[0] == s[2]
+    assert rm.scorer.n_scored == 2  # the repeated answer reused its score
+    assert np.isnan(rm.score(Q, [right], reference=None)).all() and rm.nan_count == 1
+    with pytest.raises(ConfigError, match=r"reward model 'j': .*nope\.json: learned-judge artifact not found; build it with") as exc:
+        build_reward_model(RewardModelSpec(name="j", kind="learned", model=str(tmp_path / "nope")))
+    assert "\n" not in str(exc.value)

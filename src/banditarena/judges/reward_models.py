@@ -331,6 +331,33 @@ def _f1(a: list[str], b: list[str]) -> float:
     return 2 * p * r / (p + r)
 
 
+class LearnedJudgeRM(BaseRewardModel):
+    """The learned offline judge (:mod:`banditarena.judges.learned`) as a pointwise reward model: each answer's
+    score is ``P(it beats the reference answer)`` by the judge's head (length-controlled), in [0, 1].
+
+    ``artifact``: ``"default"`` (MiniLM features), ``"judge-learned-fast"`` (MiniLM's static token table, about
+    30x faster) or a path. No reference: NaN (counted as a skip, never guessed). Scores are content-addressed,
+    so an answer seen again (another iteration, the dev reward) is not featurised twice.
+    """
+
+    def __init__(self, artifact: str | None = None, *, name: str | None = None, embedder: Any | None = None) -> None:
+        from banditarena.judges.learned import LearnedScorer, load_artifact
+
+        super().__init__(name or "learned")
+        self.artifact = artifact or "default"
+        self.scorer = LearnedScorer(load_artifact(self.artifact), embedder)
+
+    def _score_batch(self, prompts, answers, references):
+        out = []
+        for p, ans, ref in zip(prompts, answers, references):
+            if ref is None or not ans:
+                out.append(np.full(len(ans), np.nan))
+                continue
+            q = _last_user(p)
+            out.append(self.scorer.score([q] * len(ans), list(ans), [ref] * len(ans)))
+        return out
+
+
 class ReferenceSimilarityRM(BaseRewardModel):
     """Similarity of each answer to the reference answer.
 

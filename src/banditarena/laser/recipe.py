@@ -52,11 +52,12 @@ class DataSpec(Model):
 
 class RewardModelSpec(Model):
     """One reward model (an arm). ``kind`` is a name of :data:`laser.rm_registry.RM_KINDS` (likelihood, gguf,
-    classifier, verifier, partial, refsim, llm_judge, ...); wrappers via noise_sigma / corrupt_p."""
+    classifier, verifier, partial, refsim, llm_judge, learned, ...); wrappers via noise_sigma / corrupt_p."""
 
     name: str
     kind: str
-    model: str | None = None  # likelihood / classifier: checkpoint path or alias; gguf: .gguf path or package alias
+    model: str | None = None  # likelihood / classifier: checkpoint path or alias; gguf: .gguf path or package alias;
+    # learned: the learned judge's artifact (default, judge-learned-fast, or a path)
     method: Literal["numbers", "tokens", "embedding"] = "numbers"  # refsim
     context_template: str | None = None  # likelihood / gguf: e.g. "{prompt}\nReference: {reference}"
     system_prompt: str | None = None

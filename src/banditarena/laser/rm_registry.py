@@ -1,8 +1,8 @@
 """Reward-model kinds by name: the recipe's ``reward_models[].kind`` is validated against :data:`RM_KINDS`.
 
 Each kind is one builder ``(spec, shared) -> BaseRewardModel`` (``shared`` caches loaded models by path so two
-RMs on one checkpoint load it once). Adding a kind - e.g. the learned judge of ``judges/learned.py`` as a
-pointwise RM - is one :func:`register_rm_kind` call with a small builder; :class:`PointwiseRM` adapts any
+RMs on one checkpoint load it once). Adding a kind is one :func:`register_rm_kind` call with a small builder
+(``learned``, the learned judge of ``judges/learned.py``, is one); :class:`PointwiseRM` adapts any
 pointwise scorer ``(prompt_messages, answer) -> float``. Noise and corruption wrap any kind (``noise_sigma``,
 ``corrupt_p``). Builders load eagerly, so a missing package or checkpoint fails before the run writes anything.
 """
@@ -88,6 +88,16 @@ def _refsim(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
     return ReferenceSimilarityRM(spec.method, name=spec.name)
 
 
+def _learned(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
+    from banditarena.errors import JudgeError
+    from banditarena.judges.reward_models import LearnedJudgeRM
+
+    try:  # model: the artifact (default, judge-learned-fast, PATH)
+        return LearnedJudgeRM(spec.model, name=spec.name)
+    except JudgeError as exc:
+        raise ConfigError(f"reward model '{spec.name}': {exc}") from exc
+
+
 def _llm_judge(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
     from banditarena.judges.reward_models import LLMJudgeRM
     from banditarena.models import backend_from_config
@@ -103,6 +113,7 @@ register_rm_kind("verifier", _verifier)
 register_rm_kind("partial", _partial)
 register_rm_kind("refsim", _refsim)
 register_rm_kind("llm_judge", _llm_judge, ("endpoint",))
+register_rm_kind("learned", _learned)
 
 
 def build_reward_model(spec: RewardModelSpec, *, shared: dict[Any, Any] | None = None) -> BaseRewardModel:
