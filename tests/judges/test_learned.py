@@ -298,3 +298,32 @@ def test_the_packaged_fast_judge_uses_the_static_table_and_names_its_recipe(tmp_
     monkeypatch.setattr(learned_mod, "packaged_artifact", lambda name="": tmp_path / "nowhere" / name)
     with pytest.raises(JudgeError, match=r"nowhere/judge-learned-fast\.json: .*judge-learned-fast\.yaml"):
         load_artifact("judge-learned-fast")
+
+
+def test_orthogonal_cross_validation_fits_the_orthogonaliser_on_the_folds_training_rows_only(tmp_path: Path) -> None:
+    """An orthogonal judge's out-of-fold score of claude on fold 0 equals a judge (orthogonaliser and head)
+    fitted by hand without claude's labels and without fold 0's instructions, and differs from one whose
+    orthogonaliser saw every label row."""
+    from banditarena.judges.annotations import text_key
+    from banditarena.judges.learned import Orthogonaliser, fit_judge
+    from banditarena.judges.training import _fold_of, cross_validate, load_labels
+
+    (tmp_path / "judge.yaml").write_text(RECIPE.replace("controlled: [length]}", "controlled: [length], orthogonal: true}"))
+    rec = load_train_recipe(tmp_path / "judge.yaml")
+    res = cross_validate(rec, modes=("both",), progress=False)
+    labels = load_labels(rec)
+    fold = _fold_of([text_key(q) for q in res.arena.instructions], rec.validation.folds, rec.seed)
+    keep = [i for i, (m, q, s) in enumerate(zip(labels.model, labels.instruction, labels.source))
+            if m not in ("claude", "claude-1") and not (s == "alpaca_eval" and fold[text_key(q)] == 0)]
+    sub = labels.subset(keep)
+    f = Featurizer(rec.features.spec())
+    X_sub = f.transform(sub.instruction, sub.answer, sub.reference)
+    art = fit_judge(rec.features.spec(), X_sub, sub.y(), sub.source, l2=rec.head.l2)
+    test = [i for i, q in enumerate(res.arena.instructions) if fold[text_key(q)] == 0]
+    X = f.transform([res.arena.instructions[i] for i in test], [res.arena.answers["claude"][i] for i in test],
+                    [res.arena.references[i] for i in test])
+    got = res.modes["both"].scores["claude"][test]
+    assert np.allclose(art.proba(X), got, atol=1e-6)
+    X_all = f.transform(labels.instruction, labels.answer, labels.reference)
+    art.ortho = Orthogonaliser.fit(X_all, rec.features.spec())  # leaks the held-out rows' features
+    assert not np.allclose(art.proba(X), got, atol=1e-6)
