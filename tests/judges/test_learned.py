@@ -216,10 +216,23 @@ judge: {judge}
     assert len(b) == 12
 
 
-def test_cross_validation_never_scores_with_the_model_or_instruction_it_trained_on(trained: Path) -> None:
+def _without_claude_and_fold0(rec: Any, res: Any) -> tuple[Any, Any, list[int]]:
+    """The labels, the subset a fold-0 head for claude may train on (no claude or claude-1 labels, no fold-0
+    instruction), and the arena rows of fold 0."""
     from banditarena.judges.annotations import text_key
+    from banditarena.judges.training import _fold_of, load_labels
+
+    labels = load_labels(rec)
+    fold = _fold_of([text_key(q) for q in res.arena.instructions], rec.validation.folds, rec.seed)
+    keep = [i for i, (m, q, s) in enumerate(zip(labels.model, labels.instruction, labels.source))
+            if m not in ("claude", "claude-1") and not (s == "alpaca_eval" and fold[text_key(q)] == 0)]
+    test = [i for i, q in enumerate(res.arena.instructions) if fold[text_key(q)] == 0]
+    return labels, labels.subset(keep), test
+
+
+def test_cross_validation_never_scores_with_the_model_or_instruction_it_trained_on(trained: Path) -> None:
     from banditarena.judges.learned import Featurizer, fit_head
-    from banditarena.judges.training import _fold_of, cross_validate, load_labels
+    from banditarena.judges.training import cross_validate
 
     rec = load_train_recipe(trained / "judge.yaml")
     res = cross_validate(rec, modes=("both",), progress=False)
@@ -229,14 +242,9 @@ def test_cross_validation_never_scores_with_the_model_or_instruction_it_trained_
     assert -1 <= both.metrics["spearman"] <= 1 and both.metrics["models"] == 27
     # claude's score on fold 0 by hand: a head fitted without claude's labels (nor claude-1's, its alias)
     # and without fold 0's instructions
-    labels = load_labels(rec)
-    fold = _fold_of([text_key(q) for q in res.arena.instructions], rec.validation.folds, rec.seed)
-    keep = [i for i, (m, q, s) in enumerate(zip(labels.model, labels.instruction, labels.source))
-            if m not in ("claude", "claude-1") and not (s == "alpaca_eval" and fold[text_key(q)] == 0)]
-    sub = labels.subset(keep)
+    _, sub, test = _without_claude_and_fold0(rec, res)
     f = Featurizer(rec.features.spec())
     head = fit_head(f.transform(sub.instruction, sub.answer, sub.reference), sub.y(), sub.source, l2=rec.head.l2)
-    test = [i for i, q in enumerate(res.arena.instructions) if fold[text_key(q)] == 0]
     X = f.transform([res.arena.instructions[i] for i in test], [res.arena.answers["claude"][i] for i in test],
                     [res.arena.references[i] for i in test], control=True)
     assert np.allclose(head.proba(X), both.scores["claude"][test], atol=1e-6)
@@ -304,22 +312,16 @@ def test_orthogonal_cross_validation_fits_the_orthogonaliser_on_the_folds_traini
     """An orthogonal judge's out-of-fold score of claude on fold 0 equals a judge (orthogonaliser and head)
     fitted by hand without claude's labels and without fold 0's instructions, and differs from one whose
     orthogonaliser saw every label row."""
-    from banditarena.judges.annotations import text_key
     from banditarena.judges.learned import Orthogonaliser, fit_judge
-    from banditarena.judges.training import _fold_of, cross_validate, load_labels
+    from banditarena.judges.training import cross_validate
 
     (tmp_path / "judge.yaml").write_text(RECIPE.replace("controlled: [length]}", "controlled: [length], orthogonal: true}"))
     rec = load_train_recipe(tmp_path / "judge.yaml")
     res = cross_validate(rec, modes=("both",), progress=False)
-    labels = load_labels(rec)
-    fold = _fold_of([text_key(q) for q in res.arena.instructions], rec.validation.folds, rec.seed)
-    keep = [i for i, (m, q, s) in enumerate(zip(labels.model, labels.instruction, labels.source))
-            if m not in ("claude", "claude-1") and not (s == "alpaca_eval" and fold[text_key(q)] == 0)]
-    sub = labels.subset(keep)
+    labels, sub, test = _without_claude_and_fold0(rec, res)
     f = Featurizer(rec.features.spec())
     X_sub = f.transform(sub.instruction, sub.answer, sub.reference)
     art = fit_judge(rec.features.spec(), X_sub, sub.y(), sub.source, l2=rec.head.l2)
-    test = [i for i, q in enumerate(res.arena.instructions) if fold[text_key(q)] == 0]
     X = f.transform([res.arena.instructions[i] for i in test], [res.arena.answers["claude"][i] for i in test],
                     [res.arena.references[i] for i in test])
     got = res.modes["both"].scores["claude"][test]
