@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -140,18 +141,15 @@ def main() -> None:
                                                                                              args.threads)
     labels = verifier_labels(s["answers"], s["references"])
     rms = {"partial": PartialCreditRM(), "refsim": ReferenceSimilarityRM("numbers"), "verifier": VerifierRM()}
+    scores = {k: rm.score_batch(s["messages"], s["answers"], s["references"]) for k, rm in rms.items()}
     if args.real_rms:  # the learned judges as pointwise RMs too (kind: learned), with their scoring time
-        import time
-
         from banditarena.judges.reward_models import LearnedJudgeRM
 
+        n_answers = sum(len(a) for a in s["answers"])
         for key, art in (("learned", "default"), ("learned_fast", "judge-learned-fast")):
             t0 = time.perf_counter()
-            rms[key] = LearnedJudgeRM(art, name=key)
-            rms[key].score_batch(s["messages"], s["answers"], s["references"])
-            n = sum(len(a) for a in s["answers"])
-            print(f"{key}: {n} answers scored in {time.perf_counter() - t0:.1f} s (load included)")
-    scores = {k: rm.score_batch(s["messages"], s["answers"], s["references"]) for k, rm in rms.items()}
+            scores[key] = LearnedJudgeRM(art, name=key).score_batch(s["messages"], s["answers"], s["references"])
+            print(f"{key}: {n_answers} answers scored in {time.perf_counter() - t0:.1f} s (load included)")
     print("| RM | answer sets whose 4 scores all tie | NaN scores |\n|---|---|---|")
     for k, sc in scores.items():
         tie = np.mean([bool(np.all(x == x[0])) for x in sc])

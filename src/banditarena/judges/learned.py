@@ -187,6 +187,11 @@ class FeatureSpec:
             start += width
         return out
 
+    def controlled_columns(self, total: int) -> np.ndarray:
+        """Column indices of the controlled blocks, in order."""
+        cols = self.columns(total)
+        return np.concatenate([cols[b] for b in self.controlled]) if self.controlled else np.zeros(0, dtype=int)
+
     def neutralise(self, X: np.ndarray) -> np.ndarray:
         """A copy of ``X`` with the controlled blocks set as for an answer as long (as plain, ...) as the
         reference: what scoring uses."""
@@ -209,8 +214,7 @@ class Orthogonaliser:
     @classmethod
     def fit(cls, X: np.ndarray, spec: FeatureSpec) -> Orthogonaliser:
         X = np.asarray(X, dtype=np.float64)
-        cols = spec.columns(X.shape[1])
-        ctl = np.concatenate([cols[b] for b in spec.controlled])
+        ctl = spec.controlled_columns(X.shape[1])
         C = np.c_[np.ones(len(X)), X[:, ctl]]
         coef = np.linalg.lstsq(C, X, rcond=None)[0]
         coef[:, ctl] = 0.0
@@ -527,8 +531,7 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
         raise JudgeError(f"{npz}: arrays do not match the manifest; rebuild it with `{rebuild}`")
     ortho = None
     if spec.orthogonal:
-        cols = spec.columns(d)
-        ctl = np.concatenate([cols[b] for b in spec.controlled])
+        ctl = spec.controlled_columns(d)
         if arrays["ortho"].shape != (1 + len(ctl), d):
             raise JudgeError(f"{npz}: arrays do not match the manifest; rebuild it with `{rebuild}`")
         ortho = Orthogonaliser(ctl, arrays["ortho"])

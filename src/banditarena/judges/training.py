@@ -220,7 +220,6 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
     with rich_progress(progress) as prog:
         X = _chunked_transform(featurizer, labels.instruction, labels.answer, labels.reference, control=False,
                                progress=prog, stage="features")
-    fitted = fit_judge(spec, X, labels.y(), labels.source, l2=recipe.head.l2, weights=recipe.labels.weights)
     emb_id = featurizer.embedder.identity() if spec.needs_embeddings and hasattr(featurizer.embedder, "identity") \
         else {"model": spec.embedder}
     manifest = {
@@ -235,7 +234,8 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
         "recipe_sha": stable_hash(recipe.model_dump(mode="json", exclude={"output"}), 16),
         "feature_names": featurizer.names(total=int(X.shape[1])),
     }
-    art = JudgeArtifact(spec, fitted.head, manifest, ortho=fitted.ortho)
+    art = fit_judge(spec, X, labels.y(), labels.source, l2=recipe.head.l2, weights=recipe.labels.weights,
+                    manifest=manifest)
     target = (Path(out) if out is not None else recipe.resolve(recipe.output)).resolve()
     npz, js = save_artifact(art, target)
     return TrainResult(art, labels.summary(), npz, js, time.perf_counter() - t0)
