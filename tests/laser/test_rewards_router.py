@@ -118,3 +118,52 @@ def test_the_warm_start_lets_linucb_find_the_rm_the_reward_prefers_where_a_cold_
     assert [again.choose(ps, ctx).arms[0] for _ in range(4)] == [2, 0, 1, 2]
     with pytest.raises(ConfigError, match="loop.warmup"):
         RMSelector(bandits.make_policy("linucb", 3, seed=0, dim=4), "batch", warmup=-1)
+
+
+def test_gain_reward_tracks_what_the_round_taught_on_held_out_pairs(tiny_llama: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from banditarena.laser.loop import Batch, DevProbe, Pairs
+    from banditarena.laser.pairs import PairStats
+    from banditarena.laser.rewards import dev_pair_rows, margin_gain, pair_logps
+    from banditarena.laser.selection import Choice
+    from banditarena.training import preference_row
+
+    rc = load_recipe(tiny_recipe(tiny_llama, methods=["laser:gain"], loop={"dev_batch": 2}, data={"n_test": 0}))
+    train, dev, _ = load_problems(rc)
+    # only (right, wrong) pairs with different texts, every one of them
+    rows = dev_pair_rows(dev, [["4", "5", "4 ", "6"], ["1", "1", "1"]],
+                         [np.array([1.0, 0, 1, 0]), np.array([0.0, 0, 0])])
+    assert [(r["chosen"][0]["content"], r["rejected"][0]["content"]) for r in rows] == \
+        [("4", "5"), ("4", "6"), ("4 ", "5"), ("4 ", "6")]
+    assert np.isnan(margin_gain(np.zeros((0, 4)), np.zeros((0, 4))))
+
+    gains = {}
+    for name, (good, bad) in {"right": ("12", "13"), "wrong": ("13", "12")}.items():
+        runner = MethodRunner("laser:gain", rc, [build_reward_model(s) for s in rc.reward_models], train,
+                              tmp_path / name, str(tiny_llama), dev=dev)
+        runner._load()
+        assert runner.policy is not None
+        held_out = [preference_row(dev[0], "12", "13")]  # the dev problem's right answer is "12"
+        before = pair_logps(runner.policy.model, runner.policy.tok, held_out, 96)
+        probe = DevProbe(held_out, before, gens=6, informative=1, seconds=0.0)
+        # the round trains on a *training* prompt: the dev pair is held out
+        pairs = Pairs([[preference_row(train[0], good, bad)] * 4, []], PairStats())
+        update = runner.train_round(Batch(0, train[:2]), pairs)
+        fb = runner._gain_reward(Choice.everyone(2), probe)
+        assert update.losses and fb.dev_gens == 6 and np.isfinite(fb.reward).all()
+        gains[name] = float(fb.raw[0])
+    # a round that taught "12 over 13" raises the held-out margin, the reversed round lowers it
+    assert gains["right"] > 0 > gains["wrong"]
+
+    res = run_laser(tiny_recipe(tiny_llama, methods=["laser:gain", "laser:loss"], loop={"dev_batch": 2},
+                                data={"n_dev": 2, "n_test": 0}), tmp_path / "run", progress=False)
+    t = res.table.set_index("method")
+    # the same dev generations as the agreement reward, and no RM call beyond the training prompts'
+    assert t.loc["laser:gain", "dev_gens"] == 2 * 2 * 3
+    assert t.loc["laser:gain", "rm_calls"] == t.loc["laser:loss", "rm_calls"]
+    for bad, field in [({"loop": {"dev_batch": 3}}, "loop.dev_batch: the gain reward"),
+                       ({"loop": {"mode": "instance", "dev_batch": 2}}, "loop.mode")]:
+        with pytest.raises(ConfigError, match=field) as e:
+            load_recipe(tiny_recipe(tiny_llama, methods=["laser:gain"], **bad))
+        assert "\n" not in str(e.value)

@@ -10,8 +10,9 @@ One iteration (:meth:`MethodRunner.iteration`) is a short recipe of named steps:
 5. ``form_pairs`` - top answer against ranks ``2..m`` (:mod:`.pairs`; ensembles combine all RMs);
 6. ``train`` - one round of DPO + NLL (LoRA, merged afterwards); the reference is the policy at the start of
    the iteration;
-7. ``reward_bandit`` - the recipe's bandit reward (:mod:`.rewards`: the paper's minus training loss, or the
-   RM's agreement with the verifier on a rotating dev batch) goes back to the selector;
+7. ``reward_bandit`` - the recipe's bandit reward (:mod:`.rewards`: the paper's minus training loss, the
+   RM's agreement with the verifier on a rotating dev batch, or the round's gain on that batch, probed by
+   ``probe_dev`` before step 6) goes back to the selector;
 8. ``log`` - counters, selections and history; every ``eval_every`` iterations the learning curve's point.
 
 Everything is resumable: after every iteration the method's state (``state.json``) and its LoRA adapter (or
@@ -36,13 +37,21 @@ from banditarena.judges.reward_models import BaseRewardModel
 from banditarena.laser.pairs import PairStats, agreement_pairs, ensemble_scores, form_pairs
 from banditarena.laser.policy import Policy
 from banditarena.laser.recipe import LaserRecipe
-from banditarena.laser.rewards import Feedback, dpo_nll_loss, pair_logps, ranking_agreement, verifier_labels
+from banditarena.laser.rewards import (
+    Feedback,
+    dev_pair_rows,
+    dpo_nll_loss,
+    margin_gain,
+    pair_logps,
+    ranking_agreement,
+    verifier_labels,
+)
 from banditarena.laser.selection import CategoryRouter, Choice, RMSelector, make_selector
 from banditarena.paths import write_text_atomic
 from banditarena.seeds import child_seed
 from banditarena.types import Prompt
 
-__all__ = ["Batch", "MethodRunner", "MethodState", "Pairs", "Scored", "Update"]
+__all__ = ["Batch", "DevProbe", "MethodRunner", "MethodState", "Pairs", "Scored", "Update"]
 
 
 @dataclass
@@ -108,6 +117,17 @@ class Pairs:
 
 
 @dataclass
+class DevProbe:
+    """The ``gain`` reward's dev pairs and their margins before the round, and what probing cost."""
+
+    rows: list[dict[str, Any]]
+    before: np.ndarray  # (rows, 4), see rewards.pair_logps
+    gens: int
+    informative: int
+    seconds: float
+
+
+@dataclass
 class Update:
     """What one round of training did: step losses and, in instance mode, each prompt's loss after it."""
 
@@ -135,8 +155,8 @@ class MethodRunner:
         self.on_iteration = on_iteration
         lp = recipe.loop
         self.reward_kind = method.split(":", 1)[1] if method.startswith("laser:") else lp.reward
-        if self.reward_kind == "agreement" and len(self.dev) < lp.dev_batch:
-            raise ConfigError(f"loop.dev_batch: the agreement reward needs {lp.dev_batch} dev problems per "
+        if self.reward_kind in ("agreement", "gain") and len(self.dev) < lp.dev_batch:
+            raise ConfigError(f"loop.dev_batch: the {self.reward_kind} reward needs {lp.dev_batch} dev problems per "
                               f"iteration, the dev set has {len(self.dev)} (raise data.n_dev)")
         self.selector: RMSelector | CategoryRouter | None = make_selector(
             method, [r.name for r in rms], mode=lp.mode, seed=self._seed("selector"),
@@ -166,8 +186,9 @@ class MethodRunner:
         answers = self.sample(batch)
         scored = self.score(batch, choice, answers)
         pairs = self.form_pairs(batch, choice, scored)
+        probe = self.probe_dev(batch)
         update = self.train_round(batch, pairs)
-        feedback = self.reward_bandit(batch, choice, pairs, update)
+        feedback = self.reward_bandit(batch, choice, pairs, update, probe)
         self.log(batch, choice, scored, pairs, update, feedback, time.perf_counter() - t0)
         self.evaluate_curve(it)
         self.state.iteration = it + 1
@@ -254,14 +275,41 @@ class MethodRunner:
                     pos += len(rs)
         return Update(list(res.losses), prompt_loss)
 
-    def reward_bandit(self, batch: Batch, choice: Choice, pairs: Pairs, update: Update) -> Feedback:
+    def probe_dev(self, batch: Batch) -> DevProbe | None:
+        """The ``gain`` reward's "before": the dev window's (right, wrong) answer pairs and their log-prob
+        margins under the policy before the round (None for every other reward and method)."""
+        if self.reward_kind != "gain" or not self._learns():
+            return None
+        assert self.policy is not None
+        t0 = time.perf_counter()
+        ps = self.recipe.policy
+        dev = self._dev_window(batch.it)
+        answers = self.policy.sample(dev, ps.n_samples, temperature=ps.temperature, max_new_tokens=ps.max_new_tokens,
+                                     seed=self._stream("dev-sample", batch.it))
+        labels = verifier_labels(answers, [p.reference for p in dev])
+        rows = dev_pair_rows(dev, answers, labels)
+        informative = sum(1 for y in labels if np.nanmin(y) == 0 and np.nanmax(y) == 1)
+        before = pair_logps(self.policy.model, self.policy.tok, rows, self.recipe.training.max_length) \
+            if rows else np.zeros((0, 4))
+        return DevProbe(rows, before, len(dev) * ps.n_samples, informative, time.perf_counter() - t0)
+
+    def _learns(self) -> bool:
+        return self.method.startswith("laser") and isinstance(self.selector, RMSelector)
+
+    def reward_bandit(self, batch: Batch, choice: Choice, pairs: Pairs, update: Update,
+                      probe: DevProbe | None = None) -> Feedback:
         n = len(batch.prompts)
-        if not self.method.startswith("laser") or not isinstance(self.selector, RMSelector):
+        if not self._learns():
             return Feedback(np.full(n, np.nan), np.full(n, np.nan))  # only LASeR learns from a reward
-        fb = self._agreement_reward(batch, choice) if self.reward_kind == "agreement" else \
-            self._loss_reward(choice, update)
-        if self.reward_kind == "loss":
-            self.selector.update(choice, fb.reward, batch.contexts)
+        assert isinstance(self.selector, RMSelector)
+        if self.reward_kind == "agreement":
+            return self._agreement_reward(batch, choice)
+        if self.reward_kind == "gain":
+            assert probe is not None
+            fb = self._gain_reward(choice, probe)
+        else:
+            fb = self._loss_reward(choice, update)
+        self.selector.update(choice, fb.reward, batch.contexts)  # NaN rewards: no update
         return fb
 
     def log(self, batch: Batch, choice: Choice, scored: Scored, pairs: Pairs, update: Update, fb: Feedback,
@@ -347,6 +395,23 @@ class MethodRunner:
             self.normalizer.update(finite if self.recipe.loop.mode == "instance" else finite[:1])
         reward = np.where(np.isfinite(raw), self.normalizer.transform(np.nan_to_num(raw)), 0.0)
         return Feedback(raw, reward)
+
+    def _gain_reward(self, choice: Choice, probe: DevProbe) -> Feedback:
+        """The round's mean change of the dev pairs' (right - wrong) margin, normalised like the loss reward."""
+        assert self.policy is not None
+        t0 = time.perf_counter()
+        n = len(choice.arms)
+        after = pair_logps(self.policy.model, self.policy.tok, probe.rows, self.recipe.training.max_length) \
+            if probe.rows else np.zeros((0, 4))
+        gain = margin_gain(probe.before, after)
+        raw = np.full(n, gain)
+        if np.isfinite(gain):
+            self.normalizer.update([gain])
+            reward = np.full(n, self.normalizer.transform(gain))
+        else:
+            reward = np.full(n, np.nan)
+        return Feedback(raw, reward, dev_gens=probe.gens, dev_informative=probe.informative,
+                        seconds=probe.seconds + time.perf_counter() - t0)
 
     def _agreement_reward(self, batch: Batch, choice: Choice) -> Feedback:
         """Each chosen RM's ranking agreement with the verifier on the next dev window, at its contexts."""

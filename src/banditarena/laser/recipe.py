@@ -15,7 +15,7 @@ __all__ = ["LASER_VARIANTS", "METHODS", "DataSpec", "LaserRecipe", "LaserTrainin
 
 METHODS = ("laser", "single", "best_single", "random", "sequential", "ensemble_avg", "ensemble_agree", "router")
 #: LASeR with an explicit bandit reward, e.g. ``laser:agreement`` beside ``laser`` (the recipe's loop.reward)
-LASER_VARIANTS = ("laser:loss", "laser:agreement")
+LASER_VARIANTS = ("laser:loss", "laser:agreement", "laser:gain")
 
 
 class PolicySpec(Model):
@@ -99,8 +99,8 @@ class LoopSpec(Model):
     warmup: int = Field(1, ge=0)
     pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
-    reward: Literal["loss", "agreement"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<reward> overrides
-    dev_batch: int = Field(8, ge=2)  # agreement reward: dev problems per iteration (a rotating window)
+    reward: Literal["loss", "agreement", "gain"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<r> overrides
+    dev_batch: int = Field(8, ge=2)  # agreement / gain reward: dev problems per iteration (a rotating window)
     # common random numbers: sampling, RM noise, training and dev sampling draw from streams that do not depend
     # on the method, so two methods that choose the same RMs train the same policy (False: one stream per method)
     paired_streams: bool = False
@@ -146,11 +146,13 @@ class LaserRecipe(Model):
         bad = [m for m in self.methods if m not in METHODS and m not in LASER_VARIANTS]
         if bad:
             raise ValueError(f"methods: unknown method '{bad[0]}' (known: {', '.join(METHODS + LASER_VARIANTS)})")
-        uses_agreement = "laser:agreement" in self.methods or (
-            self.loop.reward == "agreement" and "laser" in self.methods)
-        if uses_agreement and self.data.n_dev < self.loop.dev_batch:
-            raise ValueError(f"loop.dev_batch: the agreement reward takes {self.loop.dev_batch} dev problems per "
-                             f"iteration but data.n_dev is {self.data.n_dev}")
+        dev_rewards = [r for r in ("agreement", "gain") if f"laser:{r}" in self.methods or (
+            self.loop.reward == r and "laser" in self.methods)]
+        if dev_rewards and self.data.n_dev < self.loop.dev_batch:
+            raise ValueError(f"loop.dev_batch: the {dev_rewards[0]} reward takes {self.loop.dev_batch} dev problems "
+                             f"per iteration but data.n_dev is {self.data.n_dev}")
+        if "gain" in dev_rewards and self.loop.mode == "instance":
+            raise ValueError("loop.mode: the gain reward measures a whole round, so it needs mode 'batch'")
         if "router" in self.methods and self.data.n_dev == 0:
             raise ValueError("data.n_dev: method 'router' fits its routes on the dev set, which is empty")
         if self.loop.pairs_m is not None and self.loop.pairs_m > self.policy.n_samples:
