@@ -64,3 +64,16 @@ def test_bootstrap_ci_and_overrides() -> None:
         noisy_recipe({"name": "x", "reward_models": [{"name": "p"}]}, "q", 0.3)
     with pytest.raises(ConfigError, match="--set"):
         apply_overrides({}, ["nokey"])
+
+
+def test_learning_curve_averages_every_seed_even_when_two_seeds_score_the_same() -> None:
+    from banditarena.laser.multiseed import learning_curves
+
+    def st(mid: float, end: float) -> dict:
+        return {"history": [{"iteration": 0, "test_acc": mid}, {"iteration": 1, "test_acc": end}],
+                "test": {"accuracy": end}}
+
+    curve = learning_curves({"m": {0: st(0.25, 0.25), 1: st(0.25, 0.5), 2: st(0.5, 0.5)}})
+    # seeds 1 and 2 both end at 0.5 and seeds 0 and 1 both start at 0.25: each counts once per seed
+    assert curve.loc[1, "m"] == pytest.approx(1 / 3, abs=1e-3)
+    assert curve.loc[2, "m"] == pytest.approx(5 / 12, abs=1e-3)

@@ -167,14 +167,16 @@ def learning_curves(runs: dict[str, dict[int, Any]]) -> pd.DataFrame:
     """Mean test accuracy over seeds after each evaluated iteration, per method (rows: iterations)."""
     recs = []
     for m, by_seed in runs.items():
-        for st in by_seed.values():
+        for seed, st in by_seed.items():
             for h in st["history"]:
                 if h.get("test_acc") is not None:
-                    recs.append({"method": m, "iteration": h["iteration"] + 1, "acc": h["test_acc"]})
-            recs.append({"method": m, "iteration": len(st["history"]), "acc": st["test"]["accuracy"]})
+                    recs.append({"method": m, "seed": seed, "iteration": h["iteration"] + 1, "acc": h["test_acc"]})
+            recs.append({"method": m, "seed": seed, "iteration": len(st["history"]), "acc": st["test"]["accuracy"]})
     if not recs:
         return pd.DataFrame()
-    df = pd.DataFrame(recs).drop_duplicates()
+    # the final evaluation is both the last curve point and the run's test result: once per seed (two seeds
+    # that happen to score the same are two points)
+    df = pd.DataFrame(recs).drop_duplicates(["method", "seed", "iteration"])
     return df.groupby(["iteration", "method"])["acc"].mean().unstack("method").round(3)
 
 
