@@ -282,16 +282,24 @@ class MethodRunner:
             return None
         assert self.policy is not None
         t0 = time.perf_counter()
-        ps = self.recipe.policy
-        dev = self._dev_window(batch.it)
-        answers = self.policy.sample(dev, ps.n_samples, temperature=ps.temperature, max_new_tokens=ps.max_new_tokens,
-                                     seed=self._stream("dev-sample", batch.it))
-        labels = verifier_labels(answers, [p.reference for p in dev])
+        dev, answers, labels, informative = self._sample_dev(batch.it)
         rows = dev_pair_rows(dev, answers, labels)
-        informative = sum(1 for y in labels if np.nanmin(y) == 0 and np.nanmax(y) == 1)
         before = pair_logps(self.policy.model, self.policy.tok, rows, self.recipe.training.max_length) \
             if rows else np.zeros((0, 4))
-        return DevProbe(rows, before, len(dev) * ps.n_samples, informative, time.perf_counter() - t0)
+        return DevProbe(rows, before, len(dev) * self.recipe.policy.n_samples, len(informative),
+                        time.perf_counter() - t0)
+
+    def _sample_dev(self, it: int) -> tuple[list[Prompt], list[list[str]], list[np.ndarray], list[int]]:
+        """The iteration's dev window, the policy's sampled answers, their verifier labels, and the indices of
+        the informative problems (a right and a wrong answer)."""
+        assert self.policy is not None
+        ps = self.recipe.policy
+        dev = self._dev_window(it)
+        answers = self.policy.sample(dev, ps.n_samples, temperature=ps.temperature, max_new_tokens=ps.max_new_tokens,
+                                     seed=self._stream("dev-sample", it))
+        labels = verifier_labels(answers, [p.reference for p in dev])
+        informative = [j for j, y in enumerate(labels) if np.nanmin(y) == 0 and np.nanmax(y) == 1]
+        return dev, answers, labels, informative
 
     def _learns(self) -> bool:
         return self.method.startswith("laser") and isinstance(self.selector, RMSelector)
@@ -418,11 +426,7 @@ class MethodRunner:
         assert self.policy is not None and isinstance(self.selector, RMSelector)
         t0 = time.perf_counter()
         ps = self.recipe.policy
-        dev = self._dev_window(batch.it)
-        answers = self.policy.sample(dev, ps.n_samples, temperature=ps.temperature, max_new_tokens=ps.max_new_tokens,
-                                     seed=self._stream("dev-sample", batch.it))
-        labels = verifier_labels(answers, [p.reference for p in dev])
-        informative = [j for j, y in enumerate(labels) if np.nanmin(y) == 0 and np.nanmax(y) == 1]
+        dev, answers, labels, informative = self._sample_dev(batch.it)
         ctx = self._contexts([dev[j] for j in informative]) if informative and self.selector.needs_context else None
         fb = Feedback(np.full(len(batch.prompts), np.nan), np.full(len(batch.prompts), np.nan),
                       dev_gens=len(dev) * ps.n_samples, dev_informative=len(informative))
