@@ -36,7 +36,7 @@ from banditarena.errors import ConfigError, StoreError
 from banditarena.judges.reward_models import BaseRewardModel
 from banditarena.laser.pairs import PairStats, agreement_pairs, ensemble_scores, form_pairs
 from banditarena.laser.policy import Policy
-from banditarena.laser.recipe import LaserRecipe
+from banditarena.laser.recipe import DEV_REWARDS, LaserRecipe
 from banditarena.laser.rewards import (
     Feedback,
     dev_pair_rows,
@@ -155,7 +155,7 @@ class MethodRunner:
         self.on_iteration = on_iteration
         lp = recipe.loop
         self.reward_kind = method.split(":", 1)[1] if method.startswith("laser:") else lp.reward
-        if self.reward_kind in ("agreement", "gain") and len(self.dev) < lp.dev_batch:
+        if self.reward_kind in DEV_REWARDS and len(self.dev) < lp.dev_batch:
             raise ConfigError(f"loop.dev_batch: the {self.reward_kind} reward needs {lp.dev_batch} dev problems per "
                               f"iteration, the dev set has {len(self.dev)} (raise data.n_dev)")
         self.selector: RMSelector | CategoryRouter | None = make_selector(

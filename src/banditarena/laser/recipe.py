@@ -10,12 +10,14 @@ from pydantic import Field, field_validator, model_validator
 from banditarena.config import EndpointConfig, Model, TrainingConfig, load_yaml, validate
 from banditarena.errors import ConfigError
 
-__all__ = ["LASER_VARIANTS", "METHODS", "DataSpec", "LaserRecipe", "LaserTraining", "LoopSpec", "PolicySpec", "RewardModelSpec",
+__all__ = ["DEV_REWARDS", "LASER_VARIANTS", "METHODS", "DataSpec", "LaserRecipe", "LaserTraining", "LoopSpec", "PolicySpec", "RewardModelSpec",
            "load_recipe"]
 
 METHODS = ("laser", "single", "best_single", "random", "sequential", "ensemble_avg", "ensemble_agree", "router")
 #: LASeR with an explicit bandit reward, e.g. ``laser:agreement`` beside ``laser`` (the recipe's loop.reward)
 LASER_VARIANTS = ("laser:loss", "laser:agreement", "laser:gain")
+#: bandit rewards that sample the dev window every iteration (they need ``loop.dev_batch`` dev problems)
+DEV_REWARDS = ("agreement", "gain")
 
 
 class PolicySpec(Model):
@@ -146,7 +148,7 @@ class LaserRecipe(Model):
         bad = [m for m in self.methods if m not in METHODS and m not in LASER_VARIANTS]
         if bad:
             raise ValueError(f"methods: unknown method '{bad[0]}' (known: {', '.join(METHODS + LASER_VARIANTS)})")
-        dev_rewards = [r for r in ("agreement", "gain") if f"laser:{r}" in self.methods or (
+        dev_rewards = [r for r in DEV_REWARDS if f"laser:{r}" in self.methods or (
             self.loop.reward == r and "laser" in self.methods)]
         if dev_rewards and self.data.n_dev < self.loop.dev_batch:
             raise ValueError(f"loop.dev_batch: the {dev_rewards[0]} reward takes {self.loop.dev_batch} dev problems "
