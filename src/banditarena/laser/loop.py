@@ -476,8 +476,10 @@ class MethodRunner:
         ps = self.recipe.policy
         ckpts = self.state.checkpoints
         if not self.recipe.training.lora and ckpts:
-            return Policy.load(ckpts[-1], system_prompt=ps.system_prompt, gen_batch_size=ps.gen_batch_size)
-        pol = Policy.load(self.base_model, system_prompt=ps.system_prompt, gen_batch_size=ps.gen_batch_size)
+            return Policy.load(ckpts[-1], system_prompt=ps.system_prompt, gen_batch_size=ps.gen_batch_size,
+                               gen_dtype=ps.gen_dtype)
+        pol = Policy.load(self.base_model, system_prompt=ps.system_prompt, gen_batch_size=ps.gen_batch_size,
+                          gen_dtype=ps.gen_dtype)
         if ckpts:
             from peft import PeftModel
 

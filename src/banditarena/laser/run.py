@@ -157,13 +157,15 @@ def _progress(enabled: bool, total: int):
 def recipe_fingerprint(rc: LaserRecipe) -> str:
     """What a run directory is bound to. Fields added later are left out at the value that reproduces the
     behaviour from before they existed, so such a run directory still resumes with that value
-    (``loop.paired_streams: false``, ``loop.warmup: 0``; a recipe with the new default ``warmup: 1`` is
+    (``loop.paired_streams: false``, ``loop.warmup: 0``, ``policy.gen_dtype: float32``; a recipe with the new default ``warmup: 1`` is
     another recipe and gets a new run directory)."""
     d = rc.model_dump(mode="json")
     if not d["loop"].get("paired_streams"):
         d["loop"].pop("paired_streams", None)
     if not d["loop"].get("warmup"):
         d["loop"].pop("warmup", None)
+    if d["policy"].get("gen_dtype") == "float32":
+        d["policy"].pop("gen_dtype", None)
     return stable_hash(d)
 
 
@@ -255,7 +257,8 @@ def _base_eval(rc: LaserRecipe, run: Path, base_model: str, test: list[Prompt], 
     if test:
         from banditarena.laser.policy import Policy
 
-        pol = Policy.load(base_model, system_prompt=rc.policy.system_prompt, gen_batch_size=rc.policy.gen_batch_size)
+        pol = Policy.load(base_model, system_prompt=rc.policy.system_prompt, gen_batch_size=rc.policy.gen_batch_size,
+                          gen_dtype=rc.policy.gen_dtype)
         ev = pol.evaluate(test, max_new_tokens=rc.eval_max_new_tokens)
         out = {"accuracy": ev.accuracy, "per_category": ev.per_category, "correct": ev.correct}
     write_text_atomic(path, json.dumps(out))
