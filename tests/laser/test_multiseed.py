@@ -22,8 +22,8 @@ def _state(method: str, correct: list[bool], rms: list[str]) -> dict:
             "history": [{"iteration": 0, "test_acc": 0.25}, {"iteration": 1}], "selections": sel, "dev": None}
 
 
-def _write(run: Path, seed: int, method: str, correct: list[bool]) -> None:
-    d = run / f"seed{seed}" / "clean" / method.replace(":", "_")
+def _write(run: Path, seed: int, method: str, correct: list[bool], part: str = "clean") -> None:
+    d = run / f"seed{seed}" / part / method.replace(":", "_")
     d.mkdir(parents=True)
     (d / "state.json").write_text(json.dumps(_state(method, correct, ["a", "b"])))
 
@@ -77,3 +77,20 @@ def test_learning_curve_averages_every_seed_even_when_two_seeds_score_the_same()
     # seeds 1 and 2 both end at 0.5 and seeds 0 and 1 both start at 0.25: each counts once per seed
     assert curve.loc[1, "m"] == pytest.approx(1 / 3, abs=1e-3)
     assert curve.loc[2, "m"] == pytest.approx(5 / 12, abs=1e-3)
+
+
+def test_noise_table_pairs_the_noisy_run_with_the_clean_run_of_the_same_seed(tmp_path: Path) -> None:
+    from banditarena.laser.multiseed import report_seeds
+
+    clean0 = [True] * 10 + [False] * 10
+    for s in (0, 1):
+        _write(tmp_path, s, "laser", clean0 if s == 0 else [True] * 20)
+    # seed 0 only under noise: 2 problems lost, 8 gained against the same seed's clean run
+    _write(tmp_path, 0, "laser", [False] * 2 + [True] * 8 + [True] * 8 + [False] * 2, part="noisy")
+    md = report_seeds(tmp_path, [0, 1], ["laser"], ["laser"], noise_rm="a", sigma=0.3)
+    row = next(line for line in md.split("## Noise")[1].splitlines() if line.startswith("| laser"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # clean on the paired seed only (seed 1's 100% is left out)
+    assert [float(c) for c in cells[1:4]] == pytest.approx([0.5, 0.8, 0.3])
+    assert cells[4] == "8 / 2"
+    assert float(cells[5]) == pytest.approx(0.109375, abs=5e-4)  # exact McNemar: 2 * P(Bin(10, 1/2) <= 2)

@@ -222,8 +222,13 @@ def report_seeds(run_dir: Path, seeds: list[int], methods: list[str], noise_meth
             common = set(clean.get(m, {})) & set(noisy.get(m, {})) or set(clean.get(m, {}))  # paired seeds first
             c = np.mean([clean[m][sd]["test"]["accuracy"] for sd in common]) if m in clean else None
             n = np.mean([st["test"]["accuracy"] for st in noisy.get(m, {}).values()]) if m in noisy else None
+            # paired over the (seed, problem) pairs both parts finished: the noise's effect, not the seeds'
+            r = paired_pooled({"noisy": noisy.get(m, {}), "clean": clean.get(m, {})}, "noisy", "clean") \
+                if m in clean and m in noisy else None
             rows.append({"method": m, "clean": c, f"sigma={sigma:g} on {noise_rm}": n,
                          "change": None if c is None or n is None else n - c,
+                         "noisy only / clean only": f"{r['a_only']} / {r['b_only']}" if r else None,
+                         "p_value": r["p_value"] if r else None,
                          "seeds clean/noisy": f"{len(clean.get(m, {}))}/{len(noisy.get(m, {}))}"})
     parts.append(f"## Noise: N(0, {sigma:g}^2) added to {noise_rm}'s scores\n\n{_md(pd.DataFrame(rows))}")
     for m in [m for m in clean if m.startswith("laser")]:
