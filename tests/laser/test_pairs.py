@@ -73,3 +73,31 @@ def test_agreement_ensemble_drops_contested_pairs() -> None:
     st = PairStats()
     assert agreement_pairs(P, answers, [s1, np.array([np.nan, 1, 2])], None, 0.5, st) == []
     assert st.nan_skips == 1
+
+
+def test_pair_with_lower_keeps_the_pair_that_a_tie_at_the_top_drops() -> None:
+    import pytest
+
+    from banditarena.errors import ConfigError
+
+    answers = ["right 4", "also right, 4", "wrong 5", "wrong 6"]
+    verifier = np.array([1.0, 1.0, 0.0, 0.0])  # the exact verifier on a set with two right answers
+    st = PairStats()
+    assert form_pairs(P, answers, verifier, m=2, stats=st) == []  # rank: top vs rank 2 tie, no pair
+    assert st.tied_pairs == 1 and st.pairs == 0
+    st = PairStats()
+    rows = form_pairs(P, answers, verifier, m=2, stats=st, pair_with="lower")
+    assert _texts(rows) == [("right 4", "wrong 5")] and st.pairs == 1 and st.tied_pairs == 0
+    rows = form_pairs(P, answers, verifier, m=3, pair_with="lower")
+    assert _texts(rows) == [("right 4", "wrong 5"), ("right 4", "wrong 6")]
+    # without ties both rules give the same pairs
+    scores = np.array([0.1, 0.9, 0.5, 0.3])
+    for m in (2, 3, None):
+        assert form_pairs(P, answers, scores, m=m, pair_with="lower") == form_pairs(P, answers, scores, m=m)
+    # the agreement ensemble follows the same rule: every RM ties the top two, all prefer them to the rest
+    both = [verifier, np.array([0.9, 0.9, 0.2, 0.1])]
+    assert agreement_pairs(P, answers, both, 2, 0.5, PairStats()) == []
+    assert _texts(agreement_pairs(P, answers, both, 2, 0.5, PairStats(), pair_with="lower")) == \
+        [("right 4", "wrong 5")]
+    with pytest.raises(ConfigError, match="loop.pair_with 'best'"):
+        form_pairs(P, answers, verifier, m=2, pair_with="best")

@@ -72,10 +72,12 @@ def test_gen_dtype_is_checked_and_bound_to_the_run(tiny_llama: Path) -> None:
         load_recipe(tiny_recipe(tiny_llama, policy={"gen_dtype": "int8"}))
     f32 = recipe_fingerprint(load_recipe(tiny_recipe(tiny_llama)))
     bf16 = recipe_fingerprint(load_recipe(tiny_recipe(tiny_llama, policy={"gen_dtype": "bfloat16"})))
-    assert f32 != bf16
-    # a run directory made before the field existed (its fingerprint had no gen_dtype) still resumes
+    lower = recipe_fingerprint(load_recipe(tiny_recipe(tiny_llama, loop={"pair_with": "lower"})))
+    assert len({f32, bf16, lower}) == 3
+    # a run directory made before the fields existed (its fingerprint had neither) still resumes
     d = load_recipe(tiny_recipe(tiny_llama)).model_dump(mode="json")
     del d["policy"]["gen_dtype"]
+    del d["loop"]["pair_with"]
     for key in ("paired_streams", "warmup"):
         if not d["loop"].get(key):
             d["loop"].pop(key, None)

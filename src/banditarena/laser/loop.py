@@ -7,7 +7,7 @@ One iteration (:meth:`MethodRunner.iteration`) is a short recipe of named steps:
 2. ``choose_rms`` - the selector picks a reward model per batch or per prompt (:mod:`.selection`);
 3. ``sample`` - ``n_samples`` answers per prompt at the recipe's temperature;
 4. ``score`` - the chosen RM(s) score them; an RM that raises or returns NaN is a counted skip per RM;
-5. ``form_pairs`` - top answer against ranks ``2..m`` (:mod:`.pairs`; ensembles combine all RMs);
+5. ``form_pairs`` - top answer against ranks ``2..m`` (or the best ones below it, ``loop.pair_with``) (:mod:`.pairs`; ensembles combine all RMs);
 6. ``train`` - one round of DPO + NLL (LoRA, merged afterwards); the reference is the policy at the start of
    the iteration;
 7. ``reward_bandit`` - the recipe's bandit reward (:mod:`.rewards`: the paper's minus training loss, the
@@ -239,11 +239,11 @@ class MethodRunner:
                 stats.error_skips += 1
                 out.append([])
             elif self.method == "ensemble_avg":
-                out.append(form_pairs(p, ans, ensemble_scores(per), lp.pairs_m, stats))
+                out.append(form_pairs(p, ans, ensemble_scores(per), lp.pairs_m, stats, lp.pair_with))
             elif self.method == "ensemble_agree":
-                out.append(agreement_pairs(p, ans, per, lp.pairs_m, lp.agreement, stats))
+                out.append(agreement_pairs(p, ans, per, lp.pairs_m, lp.agreement, stats, lp.pair_with))
             else:
-                out.append(form_pairs(p, ans, per[0], lp.pairs_m, stats))
+                out.append(form_pairs(p, ans, per[0], lp.pairs_m, stats, lp.pair_with))
         return Pairs(out, stats)
 
     def train_round(self, batch: Batch, pairs: Pairs) -> Update:

@@ -1,8 +1,11 @@
 """Preference pairs from scored answers: one RM's ranking, the score-averaging and the agreement ensembles.
 
-Pairs are the top-scored answer against the answers ranked ``2..m``; a prompt whose scores hold a NaN, or
-all tie, gives no pair and is counted (``nan_skips`` / ``tie_skips``); a pair whose two scores tie or whose
-two texts are the same is dropped and counted. Rows are TRL preference rows (:func:`training.preference_row`).
+Pairs are the top-scored answer against the answers ranked ``2..m`` (``pair_with="rank"``, the default); a
+prompt whose scores hold a NaN, or all tie, gives no pair and is counted (``nan_skips`` / ``tie_skips``); a
+pair whose two scores tie or whose two texts are the same is dropped and counted. So with ``m = 2`` a set
+whose two best answers tie gives no pair at all, even when a worse answer is below them: the exact
+verifier's ``[1, 1, 0, 0]``. ``pair_with="lower"`` pairs the top answer with the ``m - 1`` best answers
+scored strictly below it instead, so a tie at the top never costs the pair. Rows are TRL preference rows (:func:`training.preference_row`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from banditarena.errors import ConfigError
 from banditarena.training import preference_row
 from banditarena.types import Prompt
 
-__all__ = ["PairStats", "agreement_pairs", "ensemble_scores", "form_pairs"]
+__all__ = ["PAIR_WITH", "PairStats", "agreement_pairs", "ensemble_scores", "form_pairs"]
 
 
 @dataclass
@@ -41,13 +44,22 @@ class PairStats:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
 
 
-def _candidates(answers: list[str], scores: np.ndarray, m: int | None,
-                stats: PairStats) -> Iterator[tuple[int, int]]:
-    """(top, k) index pairs for ranks ``k = 2..m`` of ``scores`` (stable ranking), ties/identical counted."""
+PAIR_WITH = ("rank", "lower")
+
+
+def _candidates(answers: list[str], scores: np.ndarray, m: int | None, stats: PairStats,
+                pair_with: str = "rank") -> Iterator[tuple[int, int]]:
+    """(top, k) index pairs for ranks ``k = 2..m`` of ``scores`` (stable ranking), ties/identical counted;
+    ``pair_with="lower"``: the ``m - 1`` best answers scored strictly below the top one."""
+    if pair_with not in PAIR_WITH:
+        raise ConfigError(f"loop.pair_with '{pair_with}': use one of {', '.join(PAIR_WITH)}")
     order = np.argsort(-scores, kind="stable")
     top = int(order[0])
-    last = len(order) if m is None else min(m, len(order))
-    for k in order[1:last]:
+    rest = order[1:]
+    if pair_with == "lower":
+        rest = rest[scores[rest] < scores[top]]
+    last = len(rest) if m is None else min(m - 1, len(rest))
+    for k in rest[:last]:
         k = int(k)
         if scores[k] == scores[top]:
             stats.tied_pairs += 1
@@ -70,13 +82,15 @@ def _usable(prompt: Prompt, answers: list[str], scores: np.ndarray, stats: PairS
 
 
 def form_pairs(prompt: Prompt, answers: list[str], scores: np.ndarray, m: int | None = None,
-               stats: PairStats | None = None) -> list[dict[str, Any]]:
-    """Preference rows: the top-scored answer against the answers ranked ``2..m`` (``m`` None: all)."""
+               stats: PairStats | None = None, pair_with: str = "rank") -> list[dict[str, Any]]:
+    """Preference rows: the top-scored answer against the answers ranked ``2..m`` (``m`` None: all), or with
+    ``pair_with="lower"`` against the ``m - 1`` best answers scored strictly below it."""
     st = stats if stats is not None else PairStats()
     s = np.asarray(scores, dtype=float)
     if not _usable(prompt, answers, s, st):
         return []
-    rows = [preference_row(prompt, answers[top], answers[k]) for top, k in _candidates(answers, s, m, st)]
+    rows = [preference_row(prompt, answers[top], answers[k])
+            for top, k in _candidates(answers, s, m, st, pair_with)]
     st.pairs += len(rows)
     return rows
 
@@ -95,7 +109,7 @@ def ensemble_scores(all_scores: list[np.ndarray]) -> np.ndarray:
 
 
 def agreement_pairs(prompt: Prompt, answers: list[str], all_scores: list[np.ndarray], m: int | None,
-                    agreement: float, stats: PairStats) -> list[dict[str, Any]]:
+                    agreement: float, stats: PairStats, pair_with: str = "rank") -> list[dict[str, Any]]:
     """Agreement ensemble: the top answer by averaged z-scores; a pair (top, rank k) is kept only when more
     than ``agreement`` of the RMs score top strictly above k (so noise that one RM adds is voted out)."""
     if any(np.isnan(np.asarray(s, dtype=float)).any() for s in all_scores):
@@ -105,7 +119,7 @@ def agreement_pairs(prompt: Prompt, answers: list[str], all_scores: list[np.ndar
     if not _usable(prompt, answers, avg, stats):
         return []
     kept = []
-    for top, k in _candidates(answers, avg, m, stats):
+    for top, k in _candidates(answers, avg, m, stats, pair_with):
         votes = float(np.mean([float(np.asarray(s)[top] > np.asarray(s)[k]) for s in all_scores]))
         if votes > agreement:
             kept.append(preference_row(prompt, answers[top], answers[k]))

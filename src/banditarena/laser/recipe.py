@@ -103,6 +103,9 @@ class LoopSpec(Model):
     # may never try an RM whose rewards would beat the first one's, see laser.selection.RMSelector)
     warmup: int = Field(1, ge=0)
     pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
+    # rank: top vs ranks 2..m, a pair whose scores tie is dropped (the runs in docs/laser.md); lower: top vs the
+    # m-1 best answers scored strictly below it (a tie at the top never costs the pair; laser.pairs)
+    pair_with: Literal["rank", "lower"] = "rank"
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
     reward: Literal["loss", "agreement", "gain"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<r> overrides
     dev_batch: int = Field(8, ge=2)  # agreement / gain reward: dev problems per iteration (a rotating window)

@@ -157,7 +157,8 @@ def _progress(enabled: bool, total: int):
 def recipe_fingerprint(rc: LaserRecipe) -> str:
     """What a run directory is bound to. Fields added later are left out at the value that reproduces the
     behaviour from before they existed, so such a run directory still resumes with that value
-    (``loop.paired_streams: false``, ``loop.warmup: 0``, ``policy.gen_dtype: float32``; a recipe with the new default ``warmup: 1`` is
+    (``loop.paired_streams: false``, ``loop.warmup: 0``, ``policy.gen_dtype: float32``,
+    ``loop.pair_with: rank``; a recipe with the new default ``warmup: 1`` is
     another recipe and gets a new run directory)."""
     d = rc.model_dump(mode="json")
     if not d["loop"].get("paired_streams"):
@@ -166,6 +167,8 @@ def recipe_fingerprint(rc: LaserRecipe) -> str:
         d["loop"].pop("warmup", None)
     if d["policy"].get("gen_dtype") == "float32":
         d["policy"].pop("gen_dtype", None)
+    if d["loop"].get("pair_with") == "rank":
+        d["loop"].pop("pair_with", None)
     return stable_hash(d)
 
 
