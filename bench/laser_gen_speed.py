@@ -31,17 +31,6 @@ def _best(fn, repeats: int) -> tuple[float, object]:
     return best, out
 
 
-def _mcnemar(a: list[bool], b: list[bool]) -> float:
-    """Two-sided exact McNemar p-value on paired correctness."""
-    n01 = sum(x and not y for x, y in zip(a, b))
-    n10 = sum(y and not x for x, y in zip(a, b))
-    n = n01 + n10
-    if n == 0:
-        return 1.0
-    k = min(n01, n10)
-    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", default=str(ROOT / "src" / "banditarena" / "recipes" / "laser-math.yaml"))
@@ -57,6 +46,7 @@ def main() -> None:
     from banditarena.laser.policy import GEN_DTYPES, Policy
     from banditarena.laser.run import load_problems
     from banditarena.models.hub import offline, resolve_llm
+    from banditarena.ratings.stats import mcnemar_test
 
     offline()
     torch.set_num_threads(args.threads)
@@ -91,7 +81,7 @@ def main() -> None:
     a, b = evals["float32"], evals["bfloat16"]
     same = sum(x == y for x, y in zip(a.answers, b.answers)) / len(a.answers)
     print(f"\nidentical greedy answers: {100 * same:.1f}%; accuracy bfloat16 - float32: "
-          f"{100 * (b.accuracy - a.accuracy):+.1f} points, exact McNemar p = {_mcnemar(a.correct, b.correct):.2f}")
+          f"{100 * (b.accuracy - a.accuracy):+.1f} points, exact McNemar p = {mcnemar_test(b.correct, a.correct)['p_value']:.2f}")
 
 
 if __name__ == "__main__":
