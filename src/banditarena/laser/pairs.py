@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from banditarena.errors import ConfigError
 from banditarena.training import preference_row
 from banditarena.types import Prompt
 
-__all__ = ["PAIR_WITH", "PairStats", "agreement_pairs", "ensemble_scores", "form_pairs"]
+__all__ = ["PAIR_WITH", "PairStats", "PairWith", "agreement_pairs", "ensemble_scores", "form_pairs"]
 
 
 @dataclass
@@ -44,7 +44,8 @@ class PairStats:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
 
 
-PAIR_WITH = ("rank", "lower")
+PairWith = Literal["rank", "lower"]  # loop.pair_with (the recipe field's type)
+PAIR_WITH: tuple[str, ...] = get_args(PairWith)
 
 
 def _candidates(answers: list[str], scores: np.ndarray, m: int | None, stats: PairStats,

@@ -14,16 +14,17 @@ dozen rounds would leave it exploring throughout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from banditarena.errors import ConfigError
 from banditarena.types import Message, Prompt
 
-__all__ = ["GEN_DTYPES", "EvalResult", "Policy"]
+__all__ = ["GEN_DTYPES", "EvalResult", "GenDtype", "Policy"]
 
-GEN_DTYPES = ("float32", "bfloat16")
+GenDtype = Literal["float32", "bfloat16"]  # policy.gen_dtype (the recipe field's type)
+GEN_DTYPES: tuple[str, ...] = get_args(GenDtype)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from pydantic import Field, field_validator, model_validator
 
 from banditarena.config import EndpointConfig, Model, TrainingConfig, load_yaml, validate
 from banditarena.errors import ConfigError
+from banditarena.laser.pairs import PairWith
+from banditarena.laser.policy import GenDtype
 
 __all__ = ["DEV_REWARDS", "LASER_VARIANTS", "METHODS", "DataSpec", "LaserRecipe", "LaserTraining", "LoopSpec", "PolicySpec", "RewardModelSpec",
            "load_recipe"]
@@ -31,7 +33,7 @@ class PolicySpec(Model):
     gen_batch_size: int = Field(32, ge=1)
     # bfloat16: sample and evaluate with a bfloat16 copy (about 2x faster on an AVX512-BF16 CPU; training stays
     # float32). float32 reproduces the runs in docs/laser.md.
-    gen_dtype: Literal["float32", "bfloat16"] = "float32"
+    gen_dtype: GenDtype = "float32"
     context: Literal["mean", "last"] = "mean"
     context_dim: int | None = Field(16, ge=1)
 
@@ -105,7 +107,7 @@ class LoopSpec(Model):
     pairs_m: int | None = Field(None, ge=2)  # pairs = top vs ranks 2..m (None: all n samples)
     # rank: top vs ranks 2..m, a pair whose scores tie is dropped (the runs in docs/laser.md); lower: top vs the
     # m-1 best answers scored strictly below it (a tie at the top never costs the pair; laser.pairs)
-    pair_with: Literal["rank", "lower"] = "rank"
+    pair_with: PairWith = "rank"
     agreement: float = Field(0.5, gt=0, le=1)  # ensemble_agree: fraction of RMs that must prefer the top answer
     reward: Literal["loss", "agreement", "gain"] = "loss"  # LASeR's bandit reward (laser.rewards); laser:<r> overrides
     dev_batch: int = Field(8, ge=2)  # agreement / gain reward: dev problems per iteration (a rotating window)

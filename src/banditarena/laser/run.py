@@ -154,21 +154,19 @@ def _progress(enabled: bool, total: int):
     return prog
 
 
+#: fields added to the recipe after run directories existed, at the value that reproduces the old behaviour
+_ADDED_LATER = {("loop", "paired_streams"): False, ("loop", "warmup"): 0, ("policy", "gen_dtype"): "float32",
+                ("loop", "pair_with"): "rank"}
+
+
 def recipe_fingerprint(rc: LaserRecipe) -> str:
-    """What a run directory is bound to. Fields added later are left out at the value that reproduces the
-    behaviour from before they existed, so such a run directory still resumes with that value
-    (``loop.paired_streams: false``, ``loop.warmup: 0``, ``policy.gen_dtype: float32``,
-    ``loop.pair_with: rank``; a recipe with the new default ``warmup: 1`` is
-    another recipe and gets a new run directory)."""
+    """What a run directory is bound to. Fields added later (``_ADDED_LATER``) are left out at the value that
+    reproduces the behaviour from before they existed, so such a run directory still resumes with that value
+    (a recipe with the new default ``warmup: 1`` is another recipe and gets a new run directory)."""
     d = rc.model_dump(mode="json")
-    if not d["loop"].get("paired_streams"):
-        d["loop"].pop("paired_streams", None)
-    if not d["loop"].get("warmup"):
-        d["loop"].pop("warmup", None)
-    if d["policy"].get("gen_dtype") == "float32":
-        d["policy"].pop("gen_dtype", None)
-    if d["loop"].get("pair_with") == "rank":
-        d["loop"].pop("pair_with", None)
+    for (section, key), old in _ADDED_LATER.items():
+        if d[section].get(key, old) == old:
+            d[section].pop(key, None)
     return stable_hash(d)
 
 
