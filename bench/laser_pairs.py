@@ -15,8 +15,6 @@ that RM with N(0, SIGMA^2) added to its scores (the noise experiment's RM; seede
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import os
 from collections import Counter
 from pathlib import Path
@@ -33,22 +31,18 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from banditarena.errors import ConfigError
-    from banditarena.laser import load_problems, load_recipe
+    from banditarena.laser import load_recipe
+    from banditarena.laser.multiseed import sampled_answer_sets
     from banditarena.laser.pairs import PAIR_WITH, PairStats, form_pairs
     from banditarena.laser.rewards import verifier_labels
     from banditarena.laser.rm_registry import build_reward_model
 
     runs = Path(args.from_runs)
-    recipes = sorted(runs.glob("seed*/clean/recipe.json"))
-    if not recipes:
-        raise SystemExit(f"error: {runs}: no seed*/clean/recipe.json (run bench/laser_seeds.py first)")
-    rc = load_recipe(json.loads(recipes[0].read_text())["recipe"])
-    train, _, _ = load_problems(rc)
-    by_id = {p.id: p for p in train}
-    sets = []
-    for f in sorted(glob.glob(str(runs / "seed*" / "clean" / "*" / "iter_*" / "samples.json"))):
-        sets += [(by_id[r["prompt_id"]], r["answers"]) for r in json.loads(Path(f).read_text())
-                 if r["prompt_id"] in by_id]
+    try:
+        recipe, sets = sampled_answer_sets(runs, part="clean")
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    rc = load_recipe(recipe)
     sets = sets[:args.max_sets] if args.max_sets else sets
     if not sets:
         raise SystemExit(f"error: {runs}: no iter_*/samples.json under seed*/clean")

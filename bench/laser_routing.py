@@ -56,19 +56,15 @@ def _samples(run: Path, n: int, threads: int) -> dict:
 
 def _from_runs(runs: Path, run: Path, threads: int) -> dict:
     """Answer sets sampled during the reproduction, with the base policy's embeddings of their prompts."""
-    import glob
+    from banditarena.errors import ConfigError
+    from banditarena.laser.multiseed import sampled_answer_sets
 
-    from banditarena.laser import load_problems, load_recipe
-
-    recipe = json.loads(next(iter(sorted(runs.glob("seed*/clean/recipe.json")))).read_text())["recipe"]
-    train, _, _ = load_problems(load_recipe(recipe))
-    by_id = {p.id: p for p in train}
-    sets = []
-    for f in sorted(glob.glob(str(runs / "seed*" / "*" / "*" / "iter_*" / "samples.json"))):
-        for row in json.loads(Path(f).read_text()):
-            if row["prompt_id"] in by_id:
-                sets.append((row["prompt_id"], row["answers"], f))
-    ids = sorted({i for i, _, _ in sets})
+    try:
+        recipe, got = sampled_answer_sets(runs)
+    except ConfigError as exc:
+        raise SystemExit(f"error: --from-runs {exc}") from None
+    by_id = {p.id: p for p, _ in got}
+    ids = sorted(by_id)
     cache = run / "embed_from_runs.json"
     if cache.exists():
         hid = json.loads(cache.read_text())
@@ -84,10 +80,10 @@ def _from_runs(runs: Path, run: Path, threads: int) -> dict:
         hid = dict(zip(ids, pol.embed([by_id[i] for i in ids], dim=None).tolist()))
         run.mkdir(parents=True, exist_ok=True)
         cache.write_text(json.dumps(hid))
-    ps = [by_id[i] for i, _, _ in sets]
+    ps = [p for p, _ in got]
     return {"ids": [p.id for p in ps], "texts": [p.text for p in ps], "categories": [p.category for p in ps],
             "references": [p.reference for p in ps], "messages": [p.messages for p in ps],
-            "answers": [a for _, a, _ in sets], "hidden": [hid[p.id] for p in ps]}
+            "answers": [a for _, a in got], "hidden": [hid[p.id] for p in ps]}
 
 
 def _real_rms(s: dict, labels: list, scores: dict) -> None:

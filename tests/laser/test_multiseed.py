@@ -94,3 +94,30 @@ def test_noise_table_pairs_the_noisy_run_with_the_clean_run_of_the_same_seed(tmp
     assert [float(c) for c in cells[1:4]] == pytest.approx([0.5, 0.8, 0.3])
     assert cells[4] == "8 / 2"
     assert float(cells[5]) == pytest.approx(0.109375, abs=5e-4)  # exact McNemar: 2 * P(Bin(10, 1/2) <= 2)
+
+
+def test_sampled_answer_sets_reads_every_method_and_part_of_a_run(tmp_path: Path) -> None:
+    from banditarena.laser import load_recipe
+    from banditarena.laser.multiseed import sampled_answer_sets
+    from banditarena.laser.run import load_problems
+
+    with pytest.raises(ConfigError, match="no seed"):
+        sampled_answer_sets(tmp_path)
+    recipe = {"name": "t", "policy": {"model": "unused"}, "data": {"source": "arithmetic", "n_train": 4,
+                                                                   "n_dev": 0, "n_test": 0},
+              "reward_models": [{"name": "v", "kind": "verifier"}], "methods": ["single"]}
+    rec = load_recipe(recipe).model_dump(mode="json")
+    train, _, _ = load_problems(load_recipe(rec))
+    (tmp_path / "seed0" / "clean").mkdir(parents=True)
+    (tmp_path / "seed0" / "clean" / "recipe.json").write_text(json.dumps({"recipe": rec}))
+    for part, method, pid, answers in [("clean", "random", train[0].id, ["a", "b"]),
+                                       ("noisy", "laser", train[1].id, ["c", "d"])]:
+        d = tmp_path / "seed0" / part / method / "iter_000"
+        d.mkdir(parents=True)
+        rows = [{"prompt_id": pid, "answers": answers}, {"prompt_id": "not-a-training-prompt", "answers": ["x"]}]
+        (d / "samples.json").write_text(json.dumps(rows))
+    got, sets = sampled_answer_sets(tmp_path)
+    assert got == rec
+    assert [(p.id, a) for p, a in sets] == [(train[0].id, ["a", "b"]), (train[1].id, ["c", "d"])]
+    _, clean = sampled_answer_sets(tmp_path, part="clean")
+    assert [p.id for p, _ in clean] == [train[0].id]

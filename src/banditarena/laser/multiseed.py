@@ -21,7 +21,7 @@ import yaml
 from banditarena.errors import ConfigError
 
 __all__ = ["apply_overrides", "bootstrap_ci", "collect", "learning_curves", "noisy_recipe", "paired_pooled",
-           "report_seeds", "selection_by_category", "summary_table"]
+           "report_seeds", "sampled_answer_sets", "selection_by_category", "summary_table"]
 
 
 def apply_overrides(recipe: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -60,6 +60,30 @@ def load_method(run_dir: Path, seed: int, part: str, method: str) -> dict[str, A
         return None
     d = json.loads(f.read_text(encoding="utf-8"))
     return d if d.get("done") and d.get("test") else None
+
+
+def sampled_answer_sets(run_dir: Path, part: str = "*") -> tuple[dict[str, Any], list[tuple[Any, list[str]]]]:
+    """The answer sets that a multi-seed run's policies sampled during training: the run's recipe (as stored
+    by its first ``seed*/clean`` directory) and ``(training prompt, answers)`` for every ``iter_*/samples.json``
+    of every method of ``part`` (``"clean"``, ``"noisy"`` or ``"*"``), in file order. ConfigError naming
+    ``run_dir`` when it holds no run."""
+    import glob
+
+    from banditarena.laser.recipe import load_recipe
+    from banditarena.laser.run import load_problems
+
+    run_dir = Path(run_dir)
+    metas = sorted(run_dir.glob("seed*/clean/recipe.json"))
+    if not metas:
+        raise ConfigError(f"{run_dir}: no seed*/clean/recipe.json (run bench/laser_seeds.py there first)")
+    recipe = json.loads(metas[0].read_text(encoding="utf-8"))["recipe"]
+    train, _, _ = load_problems(load_recipe(recipe))
+    by_id = {p.id: p for p in train}
+    sets = []
+    for f in sorted(glob.glob(str(run_dir / "seed*" / part / "*" / "iter_*" / "samples.json"))):
+        sets += [(by_id[r["prompt_id"]], r["answers"]) for r in json.loads(Path(f).read_text(encoding="utf-8"))
+                 if r["prompt_id"] in by_id]
+    return recipe, sets
 
 
 def bootstrap_ci(correct: np.ndarray, n_boot: int = 2000, seed: int = 0) -> tuple[float, float]:
