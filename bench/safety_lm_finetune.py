@@ -1,0 +1,135 @@
+"""One fold of HH-RLHF with SmolLM2-135M fine-tuned as a pairwise harm reward model (CPU, about 35 minutes).
+
+Run:  .venv/bin/python bench/safety_lm_finetune.py [--fold 0] [--freeze 18]
+
+``bench/safety_lm_probe.py`` trains only a head on frozen hidden states. This asks whether training the LM
+too does better, on one outer fold of the same grouped 5-fold split (an HH dialogue by its first human turn):
+
+* the reward of a reply is a linear head (initialised to zero) on the mean of the last layer's states over the
+  reply's tokens, after the dialogue in the chat template (context cut to its last 256 tokens, reply to its
+  first 128);
+* embeddings and the first ``--freeze`` of the 30 layers stay frozen; the layers above, the final norm and the
+  head train for one epoch, one pair a step, on ``-log sigmoid(r(more harmful) - r(less harmful))`` (AdamW,
+  learning rate 1e-5 for the layers and 1e-3 for the head, weight decay 0.01, gradients clipped at 1, seed 0);
+* the fold's held-out pairs are then scored: agreement with people, with its Wilson CI, beside the frozen
+  probe (nested, from ``bench/safety_lm_probe.py``'s cache when it is there) and the n-gram recipe on the
+  same pairs.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "2")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import argparse
+import importlib.util
+import time
+from pathlib import Path
+
+import numpy as np
+
+from banditarena.safety.data import fold_of, hh_pairs
+from banditarena.safety.evaluate import margin_agreement
+
+MAX_CONTEXT, MAX_REPLY = 256, 128
+
+
+def _probe_module():
+    spec = importlib.util.spec_from_file_location("safety_lm_probe", Path(__file__).with_name("safety_lm_probe.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fold", type=int, default=0)
+    ap.add_argument("--freeze", type=int, default=18, help="layers kept frozen (of 30)")
+    ap.add_argument("--cache", default="bench/out/safety_lm_probe.npz", help="the probe bench's feature cache")
+    args = ap.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from banditarena.models.hub import smollm2_checkpoint
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    probe = _probe_module()
+    torch.manual_seed(0)
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    ck = smollm2_checkpoint()
+    tok = AutoTokenizer.from_pretrained(ck)
+    base = AutoModelForCausalLM.from_pretrained(ck, dtype=torch.float32).model
+    for p in base.parameters():
+        p.requires_grad = False
+    for layer in base.layers[args.freeze:]:
+        for p in layer.parameters():
+            p.requires_grad = True
+    for p in base.norm.parameters():
+        p.requires_grad = True
+    head = torch.nn.Linear(base.config.hidden_size, 1, bias=False)
+    torch.nn.init.zeros_(head.weight)
+
+    def reward(context: str, reply: str) -> torch.Tensor:
+        pre = tok.apply_chat_template(probe.chat_messages(context), add_generation_prompt=True, tokenize=False)
+        a = tok(pre, add_special_tokens=False)["input_ids"][-MAX_CONTEXT:]
+        b = tok(reply + "<|im_end|>", add_special_tokens=False)["input_ids"][:MAX_REPLY]
+        h = base(torch.tensor([a + b])).last_hidden_state[0, len(a):].mean(0)
+        return head(h)[0]
+
+    pairs = hh_pairs()
+    folds = np.array([fold_of("hh:" + p.first_turn, 5, 0) for p in pairs])
+    train = [p for p, f in zip(pairs, folds) if f != args.fold]
+    test = [p for p, f in zip(pairs, folds) if f == args.fold]
+    order = np.random.default_rng(0).permutation(len(train))
+    trainable = [p for p in base.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": trainable, "lr": 1e-5}, {"params": head.parameters(), "lr": 1e-3}],
+                            weight_decay=0.01)
+    base.train()
+    t0 = time.time()
+    losses = []
+    for step, i in enumerate(order):
+        p = train[i]
+        loss = -torch.nn.functional.logsigmoid(reward(p.context, p.rejected) - reward(p.context, p.chosen))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable + list(head.parameters()), 1.0)
+        opt.step()
+        losses.append(loss.item())
+        if step % 100 == 0:
+            print(f"step {step}/{len(train)} loss {np.mean(losses[-100:]):.3f} {time.time() - t0:.0f}s", flush=True)
+    base.eval()
+    with torch.no_grad():
+        m = np.array([(reward(p.context, p.rejected) - reward(p.context, p.chosen)).item() for p in test])
+
+    print(f"\nHH-RLHF fold {args.fold} of 5 ({len(test)} held-out pairs, {len(train)} trained on), "
+          f"{time.time() - t0:.0f} s, load {os.getloadavg()[0]:.2f} at the end")
+    print("| scorer | agreement with people (95% CI) |")
+    print("|---|---|")
+    print(f"| SmolLM2 fine-tuned (layers {args.freeze + 1}-30 + head, 1 epoch) | {_fmt(m)} |")
+    from banditarena.safety.train import TrainSettings, cross_validate, load_data
+
+    settings = TrainSettings()
+    ng = cross_validate(load_data(settings), settings).response_pair_margin[folds == args.fold]
+    print(f"| n-gram classifier (the shipped recipe, CV) | {_fmt(ng)} |")
+    if Path(args.cache).exists():
+        ns = argparse.Namespace(cache=args.cache, max_context=320, max_reply=160)
+        Fc, Fr, _ = probe.extract(pairs, ns)
+        nested, _ = probe.nested_margins(Fc, Fr, folds)
+        print(f"| SmolLM2 probe, frozen, nested | {_fmt(nested[folds == args.fold])} |")
+
+
+def _fmt(m: np.ndarray) -> str:
+    a = margin_agreement(m)
+    return f"{100 * a['agreement']:.1f}% ({100 * a['ci'][0]:.0f}-{100 * a['ci'][1]:.0f})"
+
+
+if __name__ == "__main__":
+    main()
