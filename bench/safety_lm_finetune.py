@@ -29,23 +29,18 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import argparse
-import importlib.util
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import safety_lm_probe as probe  # the sibling bench: chat template, model loading, nested CV
+
 from banditarena.safety.data import fold_of, hh_pairs
-from banditarena.safety.evaluate import margin_agreement
 
 MAX_CONTEXT, MAX_REPLY = 256, 128
-
-
-def _probe_module():
-    spec = importlib.util.spec_from_file_location("safety_lm_probe", Path(__file__).with_name("safety_lm_probe.py"))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def main() -> None:
@@ -54,23 +49,14 @@ def main() -> None:
     ap.add_argument("--freeze", type=int, default=18, help="layers kept frozen (of 30)")
     ap.add_argument("--accumulate", type=int, default=8, help="pairs per optimiser step")
     ap.add_argument("--head-lr", type=float, default=1e-4)
-    ap.add_argument("--cache", default="bench/out/safety_lm_probe.npz", help="the probe bench's feature cache")
+    ap.add_argument("--cache", default=probe.CACHE, help="the probe bench's feature cache")
     args = ap.parse_args()
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
+    from banditarena.safety.train import TrainSettings, cross_validate, load_data
 
-    from banditarena.models.hub import smollm2_checkpoint
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    probe = _probe_module()
+    torch, tok, lm = probe.load_smollm2()
     torch.manual_seed(0)
-    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-    ck = smollm2_checkpoint()
-    tok = AutoTokenizer.from_pretrained(ck)
-    base = AutoModelForCausalLM.from_pretrained(ck, dtype=torch.float32).model
+    base = lm.model
     for p in base.parameters():
         p.requires_grad = False
     for layer in base.layers[args.freeze:]:
@@ -82,14 +68,12 @@ def main() -> None:
     torch.nn.init.zeros_(head.weight)
 
     def reward(context: str, reply: str) -> torch.Tensor:
-        pre = tok.apply_chat_template(probe.chat_messages(context), add_generation_prompt=True, tokenize=False)
-        a = tok(pre, add_special_tokens=False)["input_ids"][-MAX_CONTEXT:]
-        b = tok(reply + "<|im_end|>", add_special_tokens=False)["input_ids"][:MAX_REPLY]
-        h = base(torch.tensor([a + b])).last_hidden_state[0, len(a):].mean(0)
-        return head(h)[0]
+        ids, start = probe.dialogue_ids(tok, context, reply, MAX_CONTEXT, MAX_REPLY)
+        return head(base(torch.tensor([ids])).last_hidden_state[0, start:].mean(0))[0]
 
+    settings = TrainSettings()
     pairs = hh_pairs()
-    folds = np.array([fold_of("hh:" + p.first_turn, 5, 0) for p in pairs])
+    folds = np.array([fold_of("hh:" + p.first_turn, settings.folds, settings.seed) for p in pairs])
     train = [p for p, f in zip(pairs, folds) if f != args.fold]
     test = [p for p, f in zip(pairs, folds) if f == args.fold]
     order = np.random.default_rng(0).permutation(len(train))
@@ -119,22 +103,14 @@ def main() -> None:
     print("| scorer | agreement with people (95% CI) |")
     print("|---|---|")
     print(f"| SmolLM2 fine-tuned (layers {args.freeze + 1}-30 + head, 1 epoch, {args.accumulate} pairs a step, "
-          f"head lr {args.head_lr:g}) | {_fmt(m)} |")
-    from banditarena.safety.train import TrainSettings, cross_validate, load_data
-
-    settings = TrainSettings()
+          f"head lr {args.head_lr:g}) | {probe.agreement_cell(m)} |")
     ng = cross_validate(load_data(settings), settings).response_pair_margin[folds == args.fold]
-    print(f"| n-gram classifier (the shipped recipe, CV) | {_fmt(ng)} |")
+    print(f"| n-gram classifier (the shipped recipe, CV) | {probe.agreement_cell(ng)} |")
     if Path(args.cache).exists():
-        ns = argparse.Namespace(cache=args.cache, max_context=320, max_reply=160)
+        ns = argparse.Namespace(cache=args.cache, max_context=probe.MAX_CONTEXT, max_reply=probe.MAX_REPLY)
         Fc, Fr, _ = probe.extract(pairs, ns)
         nested, _ = probe.nested_margins(Fc, Fr, folds)
-        print(f"| SmolLM2 probe, frozen, nested | {_fmt(nested[folds == args.fold])} |")
-
-
-def _fmt(m: np.ndarray) -> str:
-    a = margin_agreement(m)
-    return f"{100 * a['agreement']:.1f}% ({100 * a['ci'][0]:.0f}-{100 * a['ci'][1]:.0f})"
+        print(f"| SmolLM2 probe, frozen, nested | {probe.agreement_cell(nested[folds == args.fold])} |")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ from banditarena.safety.features import HashedNgrams
 from banditarena.types import file_sha256, stable_hash
 
 LAYERS = (6, 12, 18, 24, 30)
+MAX_CONTEXT, MAX_REPLY = 320, 160  # tokens of the dialogue (its end) and of the reply (its start)
+CACHE = "bench/out/safety_lm_probe.npz"
 CANDIDATES = [(C, L) for C in (1e-4, 3e-4, 1e-3) for L in ((18,), (24,), (18, 24), LAYERS)]
 
 
@@ -58,32 +60,43 @@ def chat_messages(context: str) -> list[dict[str, str]]:
             for role, text in zip(parts[1::2], parts[2::2])]
 
 
+def load_smollm2() -> tuple[Any, Any, Any]:
+    """(torch, tokenizer, causal LM) of the embedded SmolLM2-135M-Instruct, float32, quiet, on OMP_NUM_THREADS."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from banditarena.models.hub import smollm2_checkpoint
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    ck = smollm2_checkpoint()
+    return torch, AutoTokenizer.from_pretrained(ck), AutoModelForCausalLM.from_pretrained(ck, dtype=torch.float32)
+
+
+def dialogue_ids(tok: Any, context: str, reply: str, max_context: int, max_reply: int) -> tuple[list[int], int]:
+    """Token ids of the dialogue in the chat template (its last ``max_context``) followed by the reply (its first
+    ``max_reply``), and where the reply starts."""
+    pre = tok.apply_chat_template(chat_messages(context), add_generation_prompt=True, tokenize=False)
+    pre_ids = tok(pre, add_special_tokens=False)["input_ids"][-max_context:]
+    rep_ids = tok(reply + "<|im_end|>", add_special_tokens=False)["input_ids"][:max_reply]
+    return pre_ids + rep_ids, len(pre_ids)
+
+
 class Probe:
     """Mean-pooled hidden states of a reply's tokens, read by SmolLM2-135M-Instruct after its dialogue."""
 
     def __init__(self, max_context: int, max_reply: int) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        from banditarena.models.hub import smollm2_checkpoint
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
-        ck = smollm2_checkpoint()
-        self.torch = torch
-        self.tok = AutoTokenizer.from_pretrained(ck)
-        self.model = AutoModelForCausalLM.from_pretrained(ck, dtype=torch.float32).eval()
+        self.torch, self.tok, model = load_smollm2()
+        self.model = model.eval()
         self.max_context, self.max_reply = max_context, max_reply
 
     def features(self, context: str, reply: str) -> np.ndarray:
-        pre = self.tok.apply_chat_template(chat_messages(context), add_generation_prompt=True, tokenize=False)
-        pre_ids = self.tok(pre, add_special_tokens=False)["input_ids"][-self.max_context:]
-        rep_ids = self.tok(reply + "<|im_end|>", add_special_tokens=False)["input_ids"][:self.max_reply]
+        ids, start = dialogue_ids(self.tok, context, reply, self.max_context, self.max_reply)
         with self.torch.no_grad():
-            out = self.model(self.torch.tensor([pre_ids + rep_ids]), output_hidden_states=True)
-        return np.stack([out.hidden_states[layer][0, len(pre_ids):].mean(0).numpy() for layer in LAYERS])
+            out = self.model(self.torch.tensor([ids]), output_hidden_states=True)
+        return np.stack([out.hidden_states[layer][0, start:].mean(0).numpy() for layer in LAYERS])
 
 
 def extract(pairs: list[HHPair], args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, float]:
@@ -178,18 +191,22 @@ def learning_curve(Xc: Any, Xr: Any, folds: np.ndarray, groups: list[str], C: fl
     return out
 
 
-def _row(label: str, m: np.ndarray, rate: str) -> str:
+def agreement_cell(m: np.ndarray) -> str:
+    """'67.6% (66-69)': agreement of margins (> 0 agrees with people) with its 95% Wilson CI."""
     a = margin_agreement(m)
-    lo, hi = a["ci"]
-    return f"| {label} | {100 * a['agreement']:.1f}% ({100 * lo:.0f}-{100 * hi:.0f}) | {a['n']} | {rate} |"
+    return f"{100 * a['agreement']:.1f}% ({100 * a['ci'][0]:.0f}-{100 * a['ci'][1]:.0f})"
+
+
+def _row(label: str, m: np.ndarray, rate: str) -> str:
+    return f"| {label} | {agreement_cell(m)} | {len(m)} | {rate} |"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--limit", type=int, default=0, help="first N pairs only (0: all 2,307)")
-    ap.add_argument("--max-context", type=int, default=320)
-    ap.add_argument("--max-reply", type=int, default=160)
-    ap.add_argument("--cache", default="bench/out/safety_lm_probe.npz")
+    ap.add_argument("--max-context", type=int, default=MAX_CONTEXT)
+    ap.add_argument("--max-reply", type=int, default=MAX_REPLY)
+    ap.add_argument("--cache", default=CACHE)
     args = ap.parse_args()
 
     from banditarena.safety import default_scorer
