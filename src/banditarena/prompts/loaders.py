@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from banditarena.errors import DataError
-from banditarena.paths import DATA_PREFIX, data_dir
+from banditarena.paths import DATA_PREFIX, data_file
 from banditarena.types import Message, Prompt
 
 log = logging.getLogger(__name__)
@@ -188,13 +188,13 @@ def load_prompts_report(
                 p.source = name
                 if named.category and p.category is None:
                     p.category = named.category
-            default_refs = data_dir() / named.references if named.references else None
+            default_refs = data_file(named.references) if named.references else None
             if reference_file is None and reference_model is None and default_refs and default_refs.exists():
                 reference_file = default_refs
     if reference_model is not None:
-        reference_file = data_dir() / ARENA_HARD_ANSWERS / f"{reference_model}.jsonl"
+        reference_file = data_file(f"{ARENA_HARD_ANSWERS}/{reference_model}.jsonl")
         if not reference_file.exists():
-            known = sorted(f.stem for f in (data_dir() / ARENA_HARD_ANSWERS).glob("*.jsonl"))
+            known = sorted(f.stem for f in reference_file.parent.glob("*.jsonl"))
             raise DataError(
                 f"no answers of model '{reference_model}' in {reference_file.parent}; known: {known}"
             )
@@ -278,14 +278,14 @@ def _resolve_source(source: Any) -> tuple[Path, NamedSet | None]:
             f"cannot load prompts from a {type(source).__name__}: give a path, a datasets.Dataset or a set name"
         )
     if source in NAMED_SETS:
-        path = data_dir() / NAMED_SETS[source].questions
+        path = data_file(NAMED_SETS[source].questions)
         if not path.exists():
             raise DataError(
                 f"shared set '{source}' not found at {path}: set BANDITARENA_DATA to the shared data folder"
             )
         return path, NAMED_SETS[source]
     if source.startswith(DATA_PREFIX):
-        path = data_dir() / source[len(DATA_PREFIX) :].lstrip("/")
+        path = data_file(source[len(DATA_PREFIX) :])
     else:
         path = Path(os.path.expanduser(source))
     if path.exists():
