@@ -323,6 +323,19 @@ class JudgeConfig(Model):
         return self
 
 
+def check_outcomes(outcomes: str, judge: JudgeConfig, field: str) -> None:
+    """``graded`` outcomes need a judge that gives probabilities: one line naming ``field`` otherwise."""
+    if outcomes != "graded":
+        return
+    kind = judge.kind
+    if kind == "cascade" and judge.cheap is not None and judge.cheap.kind != "learned":
+        raise ValueError(f"{field}: 'graded' needs a cascade whose cheap judge is 'learned' (it is "
+                         f"'{judge.cheap.kind}'); use outcomes: winner or auto")
+    if kind not in GRADED_JUDGES:
+        raise ValueError(f"{field}: 'graded' needs a judge that gives P(A beats B) ({', '.join(GRADED_JUDGES)}); "
+                         f"judge.kind '{kind}' gives only scores or verdicts: use outcomes: winner or auto")
+
+
 class BattleConfig(Model):
     pairs: Literal["all", "baseline"] = "all"
     baseline: str | None = None
@@ -359,9 +372,20 @@ def parse_anchor(anchor: str | None, what: str = "--anchor") -> tuple[str, float
         raise ConfigError(f"{what} {exc}") from None
 
 
+OutcomeModel = Literal["auto", "graded", "winner"]
+"""How battles become ratings: ``graded`` fits ``P(A beats B)`` from a judge that gives probabilities (the
+learned judge, recorded AlpacaEval annotations, a cascade's cheap learned side); ``winner`` fits
+win/loss/tie; ``auto`` (default) is graded where the run's battles have graded outcomes."""
+
+GRADED_JUDGES = ("learned", "recorded", "cascade")
+"""Judge kinds that can give graded outcomes (``recorded``: AlpacaEval annotation files; ``cascade``: on the
+pairs its cheap learned judge decides)."""
+
+
 class LeaderboardConfig(Model):
     bootstrap: int = Field(100, ge=0)
     anchor: str | None = None  # "MODEL=RATING" or None (mean 1000)
+    outcomes: OutcomeModel = "auto"
 
     @field_validator("anchor")
     @classmethod
@@ -394,6 +418,7 @@ class ArenaRecipe(Model):
             raise ValueError("an arena needs at least two contestants")
         if self.battle.pairs == "baseline" and self.battle.baseline not in names:
             raise ValueError(f"battle.baseline '{self.battle.baseline}' is not a contestant (known: {names})")
+        check_outcomes(self.leaderboard.outcomes, self.judge, "leaderboard.outcomes")
         return self
 
     def _strategy(self, s: StrategyConfig | str) -> StrategyConfig:

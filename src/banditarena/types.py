@@ -139,6 +139,8 @@ class Judgment:
 
     ``score_first``/``score_second`` are 1-10 (LLM judge) or any real score (verifier, similarity).
     ``ok`` False means the output was unparsable after the retry: counted as invalid, never a tie.
+    ``prob_first`` is a graded judge's probability that ``first`` beats ``second`` (the learned judge's
+    ``sigmoid(logit p_first - logit p_second)``); None for judges that give only scores or a verdict.
     """
 
     judge: str
@@ -154,6 +156,7 @@ class Judgment:
     attempts: int = 1
     cache_key: str = ""
     error: str | None = None
+    prob_first: float | None = None
 
     @property
     def preferred(self) -> Literal["first", "second", "tie"] | None:
@@ -177,6 +180,10 @@ class Battle:
 
     ``margin`` is (score of model_a - score of model_b) averaged over both orders (>0 favours model_a).
     ``inconsistent`` is True when the two orders preferred different models (the battle is then a tie).
+    ``outcome`` is the graded result, ``P(model_a beats model_b)``: the mean of both orders' probabilities
+    when the judge gives them (:attr:`Judgment.prob_first`); None for a judge that gives only scores or
+    verdicts (its result is ``winner``) and for an invalid battle. Leaderboards fit graded outcomes where
+    a run has them (:mod:`banditarena.ratings.graded`), ``winner`` as 1 / 0.5 / 0 elsewhere.
     """
 
     prompt_id: str
@@ -187,3 +194,5 @@ class Battle:
     inconsistent: bool = False
     judge: str = ""
     judgments: list[Judgment] = field(default_factory=list)
+    outcome: float | None = None
+

@@ -51,6 +51,7 @@ def run_battles(
                       max_in_flight=recipe.battle.max_in_flight, progress=prog, tag=recipe.name)
         result = arena.run(matches)
     store.set_meta("recipe_name", recipe.name)
+    store.set_meta("outcomes", recipe.leaderboard.outcomes)
     store.set_meta("judge", judge.name)
     if getattr(judge, "model", None):
         store.set_meta("judge_model", str(judge.model))
@@ -83,18 +84,70 @@ def write_config(run_dir: str | Path, config: dict[str, Any]) -> None:
     write_text_atomic(Path(run_dir) / "config.yaml", yaml.safe_dump(config, sort_keys=False))
 
 
+def rating_frame(battles: pd.DataFrame, outcomes: str = "auto", where: str = "run") -> pd.DataFrame:
+    """The battles a leaderboard fits, with the outcome model applied.
+
+    ``outcomes``: ``"auto"`` (graded where any battle has a graded outcome), ``"graded"`` (an error naming
+    ``where`` when none has) or ``"winner"`` (win/loss/tie only). In a graded frame, battles without a graded
+    outcome (a cascade's escalated pairs, battles stored before graded outcomes existed) enter as 1 / 0.5 /
+    0 from their winner; ``df.attrs["graded_battles"]`` counts the graded ones.
+    """
+    from banditarena.ratings.graded import outcome_from_winner
+
+    if outcomes not in ("auto", "graded", "winner"):
+        raise ConfigError(f"outcomes must be auto, graded or winner, got '{outcomes}'")
+    has = "outcome" in battles.columns and battles["outcome"].notna().any()
+    if outcomes == "graded" and not has:
+        raise DataError(f"{where}: outcomes 'graded' asked for, but no battle has a graded outcome (its judge gives "
+                        "only scores or verdicts); use outcomes winner or auto")
+    if outcomes == "winner" or not has:
+        out = battles.drop(columns=[c for c in ("outcome",) if c in battles.columns])
+        out.attrs["graded_battles"] = 0
+        return out
+    n_graded = int(battles["outcome"].notna().sum())
+    filled = battles["outcome"].astype(float).where(battles["outcome"].notna(),
+                                                    battles["winner"].map(outcome_from_winner).astype(float))
+    out = battles.assign(outcome=filled)
+    out.attrs["graded_battles"] = n_graded
+    return out
+
+
+def outcome_footer(lb: pd.DataFrame) -> str:
+    """One line for under a leaderboard: which outcome model it was fitted with."""
+    n = int(lb.attrs.get("n_battles", 0))
+    graded = int(lb.attrs.get("graded_battles", 0))
+    if lb.attrs.get("outcome_model") == "graded":
+        extra = f" ({n - graded} of {n} from the winner only)" if graded < n else ""
+        return (f"outcomes: graded, P(A beats B) from the judge's scores, soft-label Bradley-Terry{extra}; "
+                f"95% CIs: {lb.attrs.get('ci_method', 'bootstrap')}")
+    return f"outcomes: win/loss/tie (a tie is half a win); 95% CIs: {lb.attrs.get('ci_method', 'bootstrap')}"
+
+
 def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,
-                anchor: str | None = None) -> pd.DataFrame:
-    """Bradley-Terry leaderboard (Elo scale, 95% bootstrap CIs) of the valid battles in a run."""
+                anchor: str | None = None, outcomes: str | None = None) -> pd.DataFrame:
+    """Bradley-Terry leaderboard (Elo scale, 95% bootstrap CIs) of the valid battles in a run.
+
+    ``outcomes`` (see :func:`rating_frame`; ``None``: what the run's recipe said, else ``auto``): graded
+    outcomes are fitted as probabilities, with the bootstrap over prompts (battles on one prompt share answers).
+    ``df.attrs["outcome_model"]`` says which model was used.
+    """
     from banditarena.ratings import fit_bt
 
-    battles = store.battles(tag, valid_only=True, columns=("model_a", "model_b", "winner"))
+    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "outcome"))
     if battles.empty:
         raise DataError(f"{store.path}: no valid battles to rate")
     anchor_arg: Any = parse_anchor(anchor)
     if anchor_arg is not None and anchor_arg[0] not in set(battles["model_a"]) | set(battles["model_b"]):
         raise ConfigError(f"--anchor '{anchor}': no model '{anchor_arg[0]}' in {store.path}")
+    frame = rating_frame(battles, outcomes or store.get_meta("outcomes") or "auto", str(store.path))
+    graded = "outcome" in frame.columns
     try:
-        return fit_bt(battles, bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
+        if graded:
+            lb = fit_bt(frame[["prompt_id", "model_a", "model_b", "outcome"]], bootstrap=bootstrap, seed=seed,
+                        anchor=anchor_arg, cluster="prompt_id")
+        else:
+            lb = fit_bt(frame[["model_a", "model_b", "winner"]], bootstrap=bootstrap, seed=seed, anchor=anchor_arg)
     except ValueError as exc:  # the ratings core's RatingsInputError: one line, names the row/model
         raise DataError(f"{store.path}: {exc}") from exc
+    lb.attrs["graded_battles"] = frame.attrs["graded_battles"]
+    return lb

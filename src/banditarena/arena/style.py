@@ -24,7 +24,8 @@ STYLE_COLUMNS = ("style_rating", "style_ci_low", "style_ci_high", "style_rank")
 
 def battles_with_texts(store: RunStore, tag: str | None = None) -> pd.DataFrame:
     """Valid battles of a run with the two answers' texts (``response_a``/``response_b``)."""
-    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "gen_a", "gen_b"))
+    battles = store.battles(tag, valid_only=True,
+                            columns=("prompt_id", "model_a", "model_b", "winner", "outcome", "gen_a", "gen_b"))
     if battles.empty:
         return battles.assign(response_a=[], response_b=[])
     import pandas as pd
@@ -46,7 +47,8 @@ def battles_with_style(store: RunStore, tag: str | None = None) -> pd.DataFrame:
     from banditarena.ratings import STYLE_FEATURES
     from banditarena.ratings.style import style_counts
 
-    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "gen_a", "gen_b"))
+    battles = store.battles(tag, valid_only=True,
+                            columns=("prompt_id", "model_a", "model_b", "winner", "outcome", "gen_a", "gen_b"))
     keys = pd.concat([battles["gen_a"], battles["gen_b"]]).dropna().unique().tolist()
     counts = {k: style_counts("\n\n".join(g.turns)) for k, g in store.get_generations(keys).items()}
     has = battles["gen_a"].isin(counts.keys()) & battles["gen_b"].isin(counts.keys())
@@ -59,18 +61,23 @@ def battles_with_style(store: RunStore, tag: str | None = None) -> pd.DataFrame:
     return battles.assign(**cols)
 
 
-def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int = 0, anchor: Any = None) -> Any:
+def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int = 0, anchor: Any = None,
+                     outcomes: str = "auto") -> Any:
     """:func:`banditarena.ratings.fit_style_bt` on battles with texts (:func:`battles_with_texts`) or style
-    counts (:func:`battles_with_style`); None when style cannot be fitted (no battles, or no style feature
-    varies)."""
+    counts (:func:`battles_with_style`), with the same outcome model as the raw leaderboard
+    (:func:`banditarena.arena.service.rating_frame`; graded outcomes bootstrap over prompts); None when
+    style cannot be fitted (no battles, or no style feature varies)."""
     import numpy as np
 
+    from banditarena.arena.service import rating_frame
     from banditarena.ratings import STYLE_FEATURES, RatingsInputError, fit_style_bt
     from banditarena.ratings.style import style_feature_matrix
 
     if battles.empty:
         return None
-    keep = ["model_a", "model_b", "winner"]
+    battles = rating_frame(battles, outcomes)
+    graded = "outcome" in battles.columns and "prompt_id" in battles.columns
+    keep = ["model_a", "model_b", "winner"] + (["outcome", "prompt_id"] if graded else [])
     if all(f"{f}_{s}" in battles.columns for f in STYLE_FEATURES for s in "ab"):
         keep += [f"{f}_{s}" for f in STYLE_FEATURES for s in "ab"]
     else:
@@ -79,21 +86,24 @@ def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int =
     if not (style_feature_matrix(battles, STYLE_FEATURES).std(axis=0) > 1e-12).any():
         return None
     try:
-        return fit_style_bt(battles, bootstrap=bootstrap, seed=seed, anchor=anchor)
+        return fit_style_bt(battles, bootstrap=bootstrap, seed=seed, anchor=anchor,
+                            cluster="prompt_id" if graded else None)
     except (RatingsInputError, np.linalg.LinAlgError):
         return None
 
 
 def leaderboard_with_style(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,
-                           anchor: str | None = None) -> pd.DataFrame:
+                           anchor: str | None = None, outcomes: str | None = None) -> pd.DataFrame:
     """The run's raw leaderboard (:func:`banditarena.arena.service.leaderboard`) with the style-controlled
     columns added (NaN when style cannot be fitted). ``df.attrs["style_coefficients"]`` holds the style
     coefficients (feature -> logit effect of one standard deviation, with CI)."""
     from banditarena.arena.service import leaderboard
     from banditarena.config import parse_anchor
 
-    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
-    res = style_controlled(battles_with_style(store, tag), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor))
+    outcomes = outcomes or store.get_meta("outcomes") or "auto"
+    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor, outcomes=outcomes)
+    res = style_controlled(battles_with_style(store, tag), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor),
+                           outcomes=outcomes)
     return add_style_columns(lb, res)
 
 

@@ -64,9 +64,13 @@ def print_leaderboard(lb: Any, title: str = "Leaderboard") -> None:
     when ``lb`` has the ``style_rating`` columns (:func:`banditarena.arena.style.leaderboard_with_style`)."""
     from rich.table import Table
 
+    from banditarena.arena.service import outcome_footer
+
     style = "style_rating" in lb.columns and lb["style_rating"].notna().any()
-    t = Table(title=title, caption="style-controlled: Bradley-Terry with answer length and markdown (headers, "
-              "lists, bold) as covariates" if style else None)
+    caption = outcome_footer(lb)
+    if style:
+        caption += "\nstyle-controlled: Bradley-Terry with answer length and markdown (headers, lists, bold) as covariates"
+    t = Table(title=title, caption=caption)
     cols = ["rank", "model", "rating", "95% CI", *(["style-controlled (95% CI)", "style rank"] if style else []),
             "battles"]
     for col in cols:

@@ -58,9 +58,12 @@ def leaderboard_cmd(
     seed: int = typer.Option(0),
     anchor: str | None = typer.Option(None, help="MODEL=RATING anchor (default: mean 1000)."),
     tag: str | None = typer.Option(None, help="Only battles of this recipe/iteration tag."),
+    outcomes: str | None = typer.Option(None, help="auto | graded | winner: fit the judge's P(A beats B) (graded) "
+                                        "or win/loss/tie (default: what the run's recipe said, else auto)."),
 ) -> None:
     """Bradley-Terry leaderboard with 95% bootstrap CIs, rank and battle counts, and the style-controlled
-    rating beside the raw one (answer length and markdown as covariates)."""
+    rating beside the raw one (answer length and markdown as covariates). Graded judges' battles are fitted
+    on P(A beats B); the footer says which outcome model was used."""
     import math
 
     from banditarena.arena.style import leaderboard_with_style
@@ -69,13 +72,14 @@ def leaderboard_cmd(
 
     parse_anchor(anchor)  # a bad anchor is one line, before the store is opened
     store = RunStore(run_dir, create=False)
-    lb = leaderboard_with_style(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor)
+    lb = leaderboard_with_style(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor, outcomes=outcomes)
     if as_json:
         def plain(v: object) -> object:
             v = v.item() if hasattr(v, "item") else v
             return None if isinstance(v, float) and math.isnan(v) else v
 
-        rows = [{"model": m, **{k: plain(v) for k, v in r.items()}} for m, r in lb.iterrows()]
+        rows = [{"model": m, "outcome_model": lb.attrs.get("outcome_model"),
+                 **{k: plain(v) for k, v in r.items()}} for m, r in lb.iterrows()]
         typer.echo(json.dumps(rows, indent=2))
     else:
         print_leaderboard(lb)

@@ -64,14 +64,21 @@ class Evaluator:
         with bootstrap CIs and the gain over iteration 0 with its paired bootstrap CI; and the leaderboard."""
         import pandas as pd
 
+        from banditarena.arena.service import rating_frame
         from banditarena.ratings import BradleyTerry
 
-        battles = self.store.battles("eval", valid_only=True)
+        battles = self.store.battles("eval", valid_only=True,
+                                     columns=("prompt_id", "model_a", "model_b", "winner", "outcome"))
         if battles.empty:
             raise DataError(f"{self.store.path}: no valid evaluation battles")
-        bt = BradleyTerry(bootstrap=self.recipe.eval.bootstrap, seed=self.recipe.seed, anchor=self.recipe.eval.anchor)
-        bt.fit(battles[["model_a", "model_b", "winner"]])
+        # the same outcome model as `banditarena leaderboard`: graded where the judge gives P(A beats B)
+        frame = rating_frame(battles, "auto", str(self.store.path))
+        graded = "outcome" in frame.columns
+        bt = BradleyTerry(bootstrap=self.recipe.eval.bootstrap, seed=self.recipe.seed, anchor=self.recipe.eval.anchor,
+                          cluster="prompt_id" if graded else None)
+        bt.fit(frame[["prompt_id", "model_a", "model_b", "outcome"]] if graded else frame[["model_a", "model_b", "winner"]])
         lb = bt.leaderboard()
+        lb.attrs["graded_battles"] = frame.attrs["graded_battles"]
         style = self.style_fit()
         rows = []
         first = self.aliases.get(self.roster.target_name(0), self.roster.target_name(0))

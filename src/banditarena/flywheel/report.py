@@ -92,6 +92,8 @@ def print_table(result: FlywheelResult) -> None:
     t = Table(title="Arena Learning flywheel", caption=(
         f"Elo: one Bradley-Terry fit over all evaluation battles, {anchor} = 1000" if anchor else
         "Elo: one Bradley-Terry fit over all evaluation battles, mean of all models = 1000")
+        + ("; outcomes: graded (the judge's P(A beats B)), bootstrap over prompts"
+           if result.leaderboard.attrs.get("outcome_model") == "graded" else "; outcomes: win/loss/tie")
         + "; 95% bootstrap CIs; gain = Elo minus iteration 0's (paired bootstrap CI); style-controlled gain: the "
         "same with answer length and markdown as covariates (a gain that is only style vanishes there)" + "".join(
             f"; iteration {r['iteration']} is {r['evaluated_as']} (same model and strategy)"

@@ -75,8 +75,27 @@ def _float(v: Any) -> float:
         return math.nan
 
 
+ANNOTATION_SUFFIXES = (".json", ".json.gz")
+"""Annotation files: AlpacaEval's JSON lists, plain or gzipped (``annotations_gpt4_turbo_more/*.json.gz``)."""
+
+
+def _maybe_gunzip(blob: bytes, path: Path) -> bytes:
+    """The bytes of a file, gunzipped when they start with gzip's magic number (whatever the file's name);
+    a truncated or corrupt gzip stream is one :class:`DataError` line naming the file."""
+    if blob[:2] != b"\x1f\x8b":
+        return blob
+    import gzip
+    import zlib
+
+    try:
+        return gzip.decompress(blob)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: a truncated or corrupt gzip file ({' '.join(str(exc).split()) or 'unexpected end'})"
+                        "; download it again") from exc
+
+
 def load_annotations(paths: Iterable[str | Path]) -> AnnotationSet:
-    """Read AlpacaEval annotation files (JSON lists). Preferences that are NaN/missing or outside [1, 2] are
+    """Read AlpacaEval annotation files (JSON lists, plain or gzipped). Preferences that are NaN/missing or outside [1, 2] are
     counted in ``skipped_nan``/``skipped_range`` and skipped. Raises :class:`DataError` naming ``file[k]``
     for a file that is not a JSON list or an entry without the instruction/outputs."""
     import hashlib
@@ -88,11 +107,11 @@ def load_annotations(paths: Iterable[str | Path]) -> AnnotationSet:
         p = Path(path)
         try:
             blob = p.read_bytes()
-            data = json.loads(blob.decode("utf-8"))
+            data = json.loads(_maybe_gunzip(blob, p).decode("utf-8"))
         except OSError as exc:
             raise DataError(f"{p}: cannot read annotations ({exc.strerror or exc})") from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{p}: not a JSON file of annotations ({exc})") from exc
+            raise DataError(f"{p}: not a JSON file of annotations ({' '.join(str(exc).split())})") from exc
         if not isinstance(data, list):
             raise DataError(f"{p}: annotations must be a JSON list of {{instruction, output_1, output_2, "
                             f"preference}} entries, got a JSON {type(data).__name__}")
@@ -158,7 +177,7 @@ class AnnotationJudge(Judge):
         self.price_usd += price
         raw = json.dumps({"score_first": round(sa, 6), "score_second": round(sb, 6), "price_usd": price})
         return Judgment(**base, score_first=round(sa, 6), score_second=round(sb, 6), ok=True, raw=raw,
-                        rationale="recorded annotation")
+                        rationale="recorded annotation", prob_first=round(sa, 6))
 
     async def ajudge(self, requests: list[JudgeRequest], progress: Callable[[int], None] | None = None) -> list[Judgment]:
         out = [self.judge_one(r) for r in requests]

@@ -16,6 +16,10 @@ Rules (Arena-Hard-Auto style, kept simple):
   counts three times, as Arena-Hard-Auto weights it). So with both scores and verdicts, the scores decide
   the margin and the verdicts decide the winner; margin and winner can then disagree in sign, which is
   kept as the judge said it.
+* **Outcome** (graded judges only): when both judgments carry ``prob_first`` (the judge's probability that
+  the first-shown answer wins), ``outcome = (P_ab + 1 - P_ba) / 2`` is ``P(model_a beats model_b)``; the
+  leaderboard fits it instead of the winner (:mod:`banditarena.ratings.graded`). A pointwise judge gives
+  ``P_ba = 1 - P_ab``, so its outcome is exact and position-free.
 """
 
 from __future__ import annotations
@@ -61,6 +65,8 @@ def combine(j_ab: Judgment, j_ba: Judgment, model_a: str, model_b: str, judge: s
         return battle
     v2 = -v2  # j_ba's "first" is model_b: flip to model_a's point of view
     battle.margin = (d1 - d2) / 2.0
+    if j_ab.prob_first is not None and j_ba.prob_first is not None:
+        battle.outcome = min(1.0, max(0.0, (float(j_ab.prob_first) + 1.0 - float(j_ba.prob_first)) / 2.0))
     if v1 * v2 < 0:
         battle.winner, battle.inconsistent = "tie", True
     else:

@@ -578,6 +578,15 @@ class LearnedScorer:
         return np.array([self._cache[k] for k in keys])
 
 
+def pair_probability(p_first: float, p_second: float, eps: float = 1e-6) -> float:
+    """``P(first beats second)`` from two answers' probabilities of beating the same reference:
+    ``sigmoid(logit p_first - logit p_second)`` (Bradley-Terry through the reference)."""
+    a = min(max(float(p_first), eps), 1 - eps)
+    b = min(max(float(p_second), eps), 1 - eps)
+    d = math.log(a / (1 - a)) - math.log(b / (1 - b))
+    return 1.0 / (1.0 + math.exp(-d))
+
+
 def _failed(judge: Judge, r: JudgeRequest, why: str, retryable: bool = False) -> Judgment:
     from banditarena.judges.llm import RETRYABLE_PREFIX
 
@@ -671,13 +680,15 @@ class LearnedJudge(ReferenceAnswers, Judge):
                 continue
             pa, pb = pr
             sa, sb = round(self.scale * pa, 6), round(self.scale * pb, 6)
+            prob = pair_probability(pa, pb)
             if abs(pa - pb) < self.tie_margin:
                 sa = sb = round((sa + sb) / 2, 6)
+                prob = 0.5
             why = f"learned judge: P(beats the reference) A {pa:.4f}, B {pb:.4f} (length-controlled)"
             out.append(Judgment(judge=self.name, prompt_id=r.prompt.id, first=r.first.contestant,
                                 second=r.second.contestant, score_first=sa, score_second=sb, rationale=why,
                                 raw=json.dumps({"p_first": round(pa, 6), "p_second": round(pb, 6)}), ok=True,
-                                cache_key=key))
+                                cache_key=key, prob_first=round(prob, 6)))
         return out
 
     async def ajudge(self, requests: list[JudgeRequest], progress: Callable[[int], None] | None = None) -> list[Judgment]:

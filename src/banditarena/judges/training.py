@@ -145,14 +145,15 @@ def load_train_recipe(path: str | Path) -> JudgeTrainRecipe:
 # ------------------------------------------------------------------------------------------------- labels
 
 
-def _files(recipe: JudgeTrainRecipe, entries: list[str], suffix: str, field_name: str) -> list[Path]:
+def _files(recipe: JudgeTrainRecipe, entries: list[str], suffix: str | tuple[str, ...], field_name: str) -> list[Path]:
     out: list[Path] = []
+    suffixes = (suffix,) if isinstance(suffix, str) else suffix
     for e in entries:
         p = recipe.resolve(e)
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix == suffix)
+            found = sorted(f for f in p.iterdir() if f.name.endswith(suffixes))
             if not found:
-                raise DataError(f"labels.{field_name}: no *{suffix} files in {p}")
+                raise DataError(f"labels.{field_name}: no {' or '.join('*' + x for x in suffixes)} files in {p}")
             out.extend(found)
         elif p.is_file():
             out.append(p)
@@ -165,7 +166,9 @@ def load_labels(recipe: JudgeTrainRecipe) -> LabelSet:
     """Every training label the recipe names (see :mod:`banditarena.judges.labels`)."""
     labels = LabelSet()
     if recipe.labels.alpaca_eval:
-        labels.extend(alpaca_eval_labels(_files(recipe, recipe.labels.alpaca_eval, ".json", "alpaca_eval")))
+        from banditarena.judges.annotations import ANNOTATION_SUFFIXES
+
+        labels.extend(alpaca_eval_labels(_files(recipe, recipe.labels.alpaca_eval, ANNOTATION_SUFFIXES, "alpaca_eval")))
     if recipe.labels.arena_bench_v1:
         labels.extend(arena_bench_labels(_files(recipe, recipe.labels.arena_bench_v1, ".jsonl", "arena_bench_v1")))
     if not len(labels):

@@ -19,6 +19,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from banditarena.ratings._data import PairCounts, RatingsInputError, aggregate
+from banditarena.ratings.graded import (
+    GradedBattles,
+    cluster_scores,
+    graded_arrays,
+    graded_counts,
+    has_graded_outcomes,
+    soft_counts,
+)
 
 AUTO_L2 = 0.1
 """L2 strength used when the unregularised MLE does not exist (a model with only wins or only losses,
@@ -278,6 +286,13 @@ class BradleyTerry:
         Confidence level of the intervals (default 0.95).
     seed:
         Seed (int) or ``numpy.random.Generator`` for the bootstrap; same seed, same numbers.
+    cluster:
+        For graded battles (a DataFrame with an ``outcome`` column, ``P(model_a beats model_b)``; see
+        :mod:`banditarena.ratings.graded`): the column whose values are resampled by the bootstrap (e.g.
+        ``prompt_id``: battles on one prompt share answers). ``None``: each battle is resampled on its own.
+
+    Graded battles are fitted on their probabilities (soft-label Bradley-Terry) instead of win/loss/tie;
+    ``leaderboard().attrs["outcome_model"]`` says which (``"graded"`` or ``"win/loss/tie"``).
 
     After :meth:`fit`: ``models_``, ``theta_`` (logit scale, mean zero), ``ratings_`` (Series),
     ``bootstrap_`` (DataFrame rounds x models, or ``None``), ``counts_``, ``l2_``, ``mle_exists_``,
@@ -286,7 +301,7 @@ class BradleyTerry:
 
     def __init__(self, *, scale: float = 400.0, base: float = 10.0, init: float = 1000.0, anchor: Any = None,
                  l2: float | None = None, bootstrap: int = 100, ci: float = 0.95,
-                 seed: int | np.random.Generator | None = 0) -> None:
+                 seed: int | np.random.Generator | None = 0, cluster: str | None = None) -> None:
         if not scale > 0 or not base > 1:
             raise RatingsInputError(f"scale must be > 0 and base > 1, got scale={scale}, base={base}")
         if l2 is not None and not l2 >= 0:
@@ -303,6 +318,7 @@ class BradleyTerry:
         self.bootstrap = int(bootstrap)
         self.ci = float(ci)
         self.seed = seed
+        self.cluster = cluster
 
     # -- helpers ---------------------------------------------------------------------------------------
     @property
@@ -319,8 +335,15 @@ class BradleyTerry:
 
     # -- fitting ---------------------------------------------------------------------------------------
     def fit(self, battles: Any, *, drop_invalid: bool = False) -> BradleyTerry:
-        """Fit on any accepted battle input (DataFrame, list of dicts, Parquet/JSONL path, PairCounts)."""
-        counts = aggregate(battles, drop_invalid=drop_invalid)
+        """Fit on any accepted battle input (DataFrame, list of dicts, Parquet/JSONL path, PairCounts); a
+        DataFrame with an ``outcome`` column is fitted on its graded outcomes."""
+        self.graded_: GradedBattles | None = None
+        if has_graded_outcomes(battles):
+            self.graded_ = graded_arrays(battles, cluster=self.cluster, drop_invalid=drop_invalid)
+            hard, s_ij, s_ji = graded_counts(self.graded_)
+            counts = soft_counts(hard, s_ij, s_ji)
+        else:
+            counts = aggregate(battles, drop_invalid=drop_invalid)
         if counts.n_battles == 0 or counts.n_models < 2:
             raise RatingsInputError("need battles between at least two models")
         models = counts.models
@@ -353,7 +376,46 @@ class BradleyTerry:
             self.bootstrap_ = pd.DataFrame(self._bootstrap(counts, theta, l2), columns=pd.Index(models, name="model"))
         return self
 
+    def _prior_rounds(self, counts: PairCounts, sij: np.ndarray, sji: np.ndarray, l2: float) -> np.ndarray:
+        """Per-round l2: rounds whose resample has no finite MLE (e.g. a model with only wins) get the prior."""
+        nb = sij.shape[0]
+        l2v = np.full(nb, l2)
+        if l2 == 0:
+            bad = np.zeros(nb, dtype=bool)
+            for b in range(nb):
+                if ((sij[b] == 0) | (sji[b] == 0)).any() and not strongly_connected(
+                        counts.i, counts.j, sij[b], sji[b], counts.n_models):
+                    bad[b] = True
+            l2v[bad] = AUTO_L2
+            self.bootstrap_prior_rounds_ += int(bad.sum())
+        return l2v
+
+    def _cluster_bootstrap(self, counts: PairCounts, theta: np.ndarray, l2: float) -> np.ndarray:
+        """Graded battles: resample clusters (multinomially, as many as there are) and refit every round."""
+        assert self.graded_ is not None
+        rng = self.seed if isinstance(self.seed, np.random.Generator) else np.random.default_rng(self.seed)
+        m = counts.n_models
+        c_ij, c_ji = cluster_scores(self.graded_, counts)
+        nc = self.graded_.n_clusters
+        out = np.empty((self.bootstrap, m))
+        self.bootstrap_prior_rounds_ = 0
+        batch = max(1, min(self.bootstrap, 16_000_000 // max(m * m, nc, 1)))
+        for start in range(0, self.bootstrap, batch):
+            nb = min(batch, self.bootstrap - start)
+            draws = rng.multinomial(nc, np.full(nc, 1.0 / nc), size=nb).astype(np.float64).T  # (nc, nb)
+            sij = np.asarray(c_ij.T @ draws).T
+            sji = np.asarray(c_ji.T @ draws).T
+            l2v = self._prior_rounds(counts, sij, sji, l2)
+            if m > DENSE_LIMIT:
+                th = np.stack([_lbfgs_bt(counts.i, counts.j, sij[b], sji[b], m, l2v[b], theta) for b in range(nb)])
+            else:
+                th, _ = newton_bt(counts.i, counts.j, sij, sji, m, l2v, theta0=theta, tol=1e-4)
+            out[start:start + nb] = self._to_rating(th, self.anchor_, counts.models)
+        return out
+
     def _bootstrap(self, counts: PairCounts, theta: np.ndarray, l2: float) -> np.ndarray:
+        if self.graded_ is not None:
+            return self._cluster_bootstrap(counts, theta, l2)
         rng = self.seed if isinstance(self.seed, np.random.Generator) else np.random.default_rng(self.seed)
         m = counts.n_models
         n_flat = counts.n.ravel().astype(np.float64)
@@ -372,16 +434,7 @@ class BradleyTerry:
             w = w.reshape(nb, -1, 3)
             sij = w[:, :, 0] + 0.5 * w[:, :, 2]
             sji = w[:, :, 1] + 0.5 * w[:, :, 2]
-            l2v = np.full(nb, l2)
-            if l2 == 0:
-                # a resample can lose the MLE (e.g. a model with only wins): give those rounds the prior
-                cheap_bad = np.zeros(nb, dtype=bool)
-                for b in range(nb):
-                    if ((sij[b] == 0) | (sji[b] == 0)).any() and not strongly_connected(
-                            counts.i, counts.j, sij[b], sji[b], m):
-                        cheap_bad[b] = True
-                l2v[cheap_bad] = AUTO_L2
-                self.bootstrap_prior_rounds_ += int(cheap_bad.sum())
+            l2v = self._prior_rounds(counts, sij, sji, l2)
             if m > DENSE_LIMIT:
                 th = np.stack([_lbfgs_bt(counts.i, counts.j, sij[b], sji[b], m, l2v[b], theta) for b in range(nb)])
             else:
@@ -418,7 +471,10 @@ class BradleyTerry:
             "scale": self.scale, "base": self.base, "anchor": self.anchor_.model, "anchor_value": self.anchor_.value,
             "ci_method": "bootstrap-percentile" if self.bootstrap_ is not None else "wald",
             "bootstrap_prior_rounds": getattr(self, "bootstrap_prior_rounds_", 0),
+            "outcome_model": "graded" if self.graded_ is not None else "win/loss/tie",
         }
+        if self.graded_ is not None and self.bootstrap_ is not None:
+            attrs["ci_method"] = "bootstrap-percentile over " + (self.cluster or "battles")
         return leaderboard_frame(self.models_, rating, lo, hi, med, self.counts_.per_model(), self.flagged_, attrs)
 
     def predict_proba(self, model_a: str, model_b: str) -> float:
@@ -437,13 +493,15 @@ class BradleyTerry:
 
 def fit_bt(battles: Any, *, bootstrap: int = 100, seed: int | np.random.Generator | None = 0, anchor: Any = None,
            l2: float | None = None, scale: float = 400.0, base: float = 10.0, init: float = 1000.0,
-           ci: float = 0.95, drop_invalid: bool = False) -> pd.DataFrame:
+           ci: float = 0.95, drop_invalid: bool = False, cluster: str | None = None) -> pd.DataFrame:
     """Bradley-Terry leaderboard with ties and bootstrap CIs (see :class:`BradleyTerry` for parameters).
+    A DataFrame with an ``outcome`` column (``P(model_a beats model_b)``) is fitted on those graded
+    outcomes, with the bootstrap over ``cluster`` (e.g. ``"prompt_id"``).
 
     Returns a DataFrame indexed by model (best first) with columns ``rating``, ``ci_low``, ``ci_high``,
     ``median``, ``rank``, ``battles``, ``wins``, ``losses``, ``ties``, ``flagged``; fit details are in
     ``df.attrs``. The same seed gives the same numbers. An optional ``weight`` column weights battles.
     """
     model = BradleyTerry(scale=scale, base=base, init=init, anchor=anchor, l2=l2, bootstrap=bootstrap, ci=ci,
-                         seed=seed)
+                         seed=seed, cluster=cluster)
     return model.fit(battles, drop_invalid=drop_invalid).leaderboard()

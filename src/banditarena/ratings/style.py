@@ -21,7 +21,6 @@ import pandas as pd
 
 from banditarena.ratings._data import (
     BattleArrays,
-    PairCounts,
     RatingsInputError,
     _records_frame,
     arrays_from_frame,
@@ -175,13 +174,15 @@ class StyleControlResult:
 def fit_style_bt(battles: Any, *, features: Sequence[str] = STYLE_FEATURES, bootstrap: int = 100,
                  seed: int | np.random.Generator | None = 0, anchor: Any = None, l2: float | None = None,
                  scale: float = 400.0, base: float = 10.0, init: float = 1000.0, ci: float = 0.95,
-                 drop_invalid: bool = False) -> StyleControlResult:
+                 drop_invalid: bool = False, cluster: str | None = None) -> StyleControlResult:
     """Fit the style-controlled Bradley-Terry model (see module docstring).
 
     ``battles``: a DataFrame or list of dicts with ``model_a``, ``model_b``, ``winner``, optional
     ``weight``, and the style counts (``length_a``, ``length_b``, ``headers_a``, ...) or the answer texts
     (``response_a``/``response_b``). Other parameters as in :func:`fit_bt`; the bootstrap resamples
-    battles (rows) because features differ per battle.
+    battles (rows) because features differ per battle, or the values of ``cluster`` (e.g. ``prompt_id``).
+    With an ``outcome`` column (``P(model_a beats model_b)``, :mod:`banditarena.ratings.graded`) the fit uses
+    those graded outcomes as soft labels instead of the winner.
     """
     if isinstance(battles, pd.DataFrame):
         df = battles
@@ -193,9 +194,17 @@ def fit_style_bt(battles: Any, *, features: Sequence[str] = STYLE_FEATURES, boot
         raise RatingsInputError("features must name at least one style feature")
     if int(bootstrap) < 0 or not 0 < ci < 1:
         raise RatingsInputError(f"need bootstrap >= 0 and 0 < ci < 1, got {bootstrap}, {ci}")
-    if drop_invalid and "winner" in df.columns:
-        df = df[df["winner"].notna()].reset_index(drop=True)
-    arr = arrays_from_frame(df, drop_invalid=False)
+    from banditarena.ratings.graded import OUTCOME_COLUMN, graded_arrays, graded_counts, has_graded_outcomes
+
+    graded = has_graded_outcomes(df)
+    if drop_invalid:
+        col = OUTCOME_COLUMN if graded else "winner"
+        if col in df.columns:
+            df = df[df[col].notna()].reset_index(drop=True)
+    if cluster is not None and cluster not in df.columns:
+        raise RatingsInputError(f"cluster column {cluster!r} not in the battles; have {list(df.columns)}")
+    g = graded_arrays(df, cluster=cluster) if graded else None
+    arr = g.arrays if g is not None else arrays_from_frame(df, drop_invalid=False)
     raw = style_feature_matrix(df, features)
     mean = raw.mean(axis=0)
     std = raw.std(axis=0)
@@ -207,11 +216,18 @@ def fit_style_bt(battles: Any, *, features: Sequence[str] = STYLE_FEATURES, boot
     models = tuple(arr.models.tolist())
     a = arr.a.astype(np.int64)
     b = arr.b.astype(np.int64)
-    y = np.array([1.0, 0.0, 0.5])[arr.outcome]
+    y = g.p if g is not None else np.array([1.0, 0.0, 0.5])[arr.outcome]
     w0 = np.ones(len(a)) if arr.weight is None else arr.weight
-    counts: PairCounts = counts_from_arrays(arr)
-    sij = counts.w[:, 0] + 0.5 * counts.w[:, 2]
-    sji = counts.w[:, 1] + 0.5 * counts.w[:, 2]
+    if g is not None:
+        counts, sij, sji = graded_counts(g)
+    else:
+        counts = counts_from_arrays(arr)
+        sij = counts.w[:, 0] + 0.5 * counts.w[:, 2]
+        sji = counts.w[:, 1] + 0.5 * counts.w[:, 2]
+    if cluster is not None:
+        clusters, n_cl = pd.factorize(df[cluster].astype(str), use_na_sentinel=False)[0], df[cluster].nunique()
+    else:
+        clusters, n_cl = np.arange(len(a)), len(a)
     exists = strongly_connected(counts.i, counts.j, sij, sji, m)
     lam = (0.0 if exists else AUTO_L2) if l2 is None else float(l2)
     if lam == 0 and not exists:
@@ -233,16 +249,19 @@ def fit_style_bt(battles: Any, *, features: Sequence[str] = STYLE_FEATURES, boot
     boot_df = None
     if bootstrap > 0:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        n = len(a)
         boot_r = np.empty((bootstrap, m))
         boot_c = np.empty((bootstrap, feats.shape[1]))
         for r_ in range(bootstrap):
-            wb = w0 * rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
+            wb = w0 * rng.multinomial(n_cl, np.full(n_cl, 1.0 / n_cl)).astype(np.float64)[clusters]
             lam_b = lam
             if lam == 0:  # a resample can lose the MLE (a model with only wins): give that round the prior
-                cb = counts_from_arrays(BattleArrays(arr.models, arr.a, arr.b, arr.outcome, wb))
-                if not strongly_connected(cb.i, cb.j, cb.w[:, 0] + 0.5 * cb.w[:, 2], cb.w[:, 1] + 0.5 * cb.w[:, 2],
-                                          m):
+                if g is not None:
+                    _, bij, bji = graded_counts(type(g)(BattleArrays(arr.models, arr.a, arr.b, arr.outcome, wb),
+                                                        g.p, g.cluster, g.n_clusters))
+                else:
+                    cb = counts_from_arrays(BattleArrays(arr.models, arr.a, arr.b, arr.outcome, wb))
+                    bij, bji = cb.w[:, 0] + 0.5 * cb.w[:, 2], cb.w[:, 1] + 0.5 * cb.w[:, 2]
+                if not strongly_connected(counts.i, counts.j, bij, bji, m):
                     lam_b = AUTO_L2
             xb = _newton_style(a, b, y, wb, feats, m, lam_b, x, tol=1e-6)
             boot_r[r_] = to_rating(xb[:m])
@@ -258,7 +277,8 @@ def fit_style_bt(battles: Any, *, features: Sequence[str] = STYLE_FEATURES, boot
     flagged = (score_for == 0) | (score_against == 0)
     attrs = {"n_battles": len(a), "n_models": m, "l2": lam, "mle_exists": bool(exists), "bootstrap": int(bootstrap),
              "ci": ci, "scale": scale, "base": base, "anchor": anc.model, "anchor_value": anc.value,
-             "ci_method": "bootstrap-percentile" if bootstrap > 0 else "none", "style_controlled": True}
+             "ci_method": "bootstrap-percentile" if bootstrap > 0 else "none", "style_controlled": True,
+             "outcome_model": "graded" if g is not None else "win/loss/tie"}
     lb = leaderboard_frame(models, rating, lo, hi, med, counts.per_model(), flagged, attrs)
     names = [f for f, u in zip(features, usable) if u]
     coefs = pd.DataFrame({"coef": coef, "ci_low": clo, "ci_high": chi, "feature_mean": mean[usable],

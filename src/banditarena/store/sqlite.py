@@ -40,6 +40,8 @@ SCHEMA_VERSION = "2"
 _ADDED_COLUMNS = {
     "completions": [("finish_reason", "TEXT")],
     "generations": [("turn_keys", "TEXT")],
+    "judgments": [("prob_first", "REAL")],
+    "battles": [("outcome", "REAL")],
 }
 _REQUIRED_TABLES = ("meta", "prompts", "completions", "generations", "judgments", "battles")
 
@@ -120,7 +122,7 @@ CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, upd
 
 
 BATTLE_COLUMNS = ("battle_id", "tag", "seq", "prompt_id", "model_a", "model_b", "judge", "winner", "margin",
-                  "inconsistent", "j_ab", "j_ba", "gen_a", "gen_b", "created")
+                  "inconsistent", "j_ab", "j_ba", "gen_a", "gen_b", "created", "outcome")
 
 
 def _dumps(obj: Any) -> str:
@@ -144,7 +146,8 @@ class RunStore:
         else:
             self._open_writer()
         self._columns = {
-            t: {r[1] for r in self.conn.execute(f"PRAGMA table_info({t})")} for t in ("completions", "generations")
+            t: {r[1] for r in self.conn.execute(f"PRAGMA table_info({t})")}
+            for t in ("completions", "generations", "judgments", "battles")
         }
 
     def _open_reader(self, run_dir: str | Path) -> None:
@@ -348,6 +351,11 @@ class RunStore:
                 out.append(json.loads(r[-2]) if r[-2] else [])
         return out
 
+    def _opt_col(self, table: str, col: str) -> str:
+        """A column added after the first schema (:data:`_ADDED_COLUMNS`): itself, or NULL in a store opened
+        read-only that predates it."""
+        return col if col in self._columns[table] else f"NULL AS {col}"
+
     def _keys_col(self) -> str:
         return "turn_keys" if "turn_keys" in self._columns["generations"] else "NULL"
 
@@ -380,13 +388,13 @@ class RunStore:
     # ------------------------------------------------------------------ judgments
     _JUDGMENT_INSERT = (
         "INSERT OR REPLACE INTO judgments(cache_key, judge, prompt_id, first, second, score_first, score_second,"
-        " verdict, rationale, raw, ok, attempts, error, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " verdict, rationale, raw, ok, attempts, error, created, prob_first) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
 
     @staticmethod
     def _judgment_row(j: Judgment, now: float) -> tuple[Any, ...]:
         return (j.cache_key, j.judge, j.prompt_id, j.first, j.second, j.score_first, j.score_second, j.verdict,
-                j.rationale, j.raw, int(j.ok), j.attempts, redact(j.error), now)
+                j.rationale, j.raw, int(j.ok), j.attempts, redact(j.error), now, j.prob_first)
 
     def put_judgment(self, j: Judgment) -> None:
         self._write(self._JUDGMENT_INSERT, self._judgment_row(j, time.time()))
@@ -398,7 +406,8 @@ class RunStore:
 
     def get_judgments(self, keys: Sequence[str]) -> dict[str, Judgment]:
         out: dict[str, Judgment] = {}
-        cols = "cache_key, judge, prompt_id, first, second, score_first, score_second, verdict, rationale, raw, ok, attempts, error"
+        cols = ("cache_key, judge, prompt_id, first, second, score_first, score_second, verdict, rationale, raw, ok,"
+                f" attempts, error, {self._opt_col('judgments', 'prob_first')}")
         for i in range(0, len(keys), 500):
             chunk = list(keys[i : i + 500])
             q = f"SELECT {cols} FROM judgments WHERE cache_key IN ({','.join('?' * len(chunk))})"
@@ -406,7 +415,7 @@ class RunStore:
                 out[r[0]] = Judgment(
                     judge=r[1], prompt_id=r[2], first=r[3], second=r[4], score_first=r[5], score_second=r[6],
                     verdict=r[7], rationale=r[8] or "", raw=r[9] or "", ok=bool(r[10]), attempts=r[11] or 1,
-                    cache_key=r[0], error=r[12],
+                    cache_key=r[0], error=r[12], prob_first=r[13],
                 )
         return out
 
@@ -420,7 +429,7 @@ class RunStore:
     # ------------------------------------------------------------------ battles
     _BATTLE_INSERT = (
         "INSERT OR REPLACE INTO battles(battle_id, tag, seq, prompt_id, model_a, model_b, judge, winner, margin,"
-        " inconsistent, j_ab, j_ba, gen_a, gen_b, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " inconsistent, j_ab, j_ba, gen_a, gen_b, created, outcome) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
 
     def put_battle(self, battle_id: str, b: Battle, *, tag: str, seq: int, keys: tuple[str, str, str, str]) -> None:
@@ -431,7 +440,7 @@ class RunStore:
         now = time.time()
         self._write_many(self._BATTLE_INSERT, [
             (bid, tag, seq, b.prompt_id, b.model_a, b.model_b, b.judge, b.winner, b.margin, int(b.inconsistent),
-             *keys, now) for bid, b, seq, keys in rows])
+             *keys, now, b.outcome) for bid, b, seq, keys in rows])
 
     def battle_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT battle_id FROM battles")}
@@ -439,12 +448,12 @@ class RunStore:
     def get_battles(self, ids: Sequence[str]) -> dict[str, Battle]:
         """Stored battles by id (without their judgments)."""
         out: dict[str, Battle] = {}
-        cols = "battle_id, prompt_id, model_a, model_b, winner, margin, inconsistent, judge"
+        cols = f"battle_id, prompt_id, model_a, model_b, winner, margin, inconsistent, judge, {self._opt_col('battles', 'outcome')}"
         for i in range(0, len(ids), 500):
             chunk = list(ids[i : i + 500])
             q = f"SELECT {cols} FROM battles WHERE battle_id IN ({','.join('?' * len(chunk))})"
-            for bid, pid, a, b, w, m, inc, judge in self.conn.execute(q, chunk):
-                out[bid] = Battle(pid, a, b, w, m, bool(inc), judge)
+            for bid, pid, a, b, w, m, inc, judge, outcome in self.conn.execute(q, chunk):
+                out[bid] = Battle(pid, a, b, w, m, bool(inc), judge, outcome=outcome)
         return out
 
     def battles(self, tag: str | None = None, *, valid_only: bool = False,
@@ -462,7 +471,7 @@ class RunStore:
             if unknown or not columns:
                 raise ValueError(f"battles(columns=...): unknown column(s) {unknown or '(none given)'}; "
                                  f"known: {', '.join(BATTLE_COLUMNS)}")
-            cols = ", ".join(columns)
+            cols = ", ".join(self._opt_col("battles", c) if c == "outcome" else c for c in columns)
         where, params = [], []
         if tag is not None:
             where.append("tag = ?")
