@@ -108,3 +108,17 @@ def test_combine_averages_both_orders_probabilities() -> None:
     assert b.winner == "model_a" and b.outcome == pytest.approx(0.75)
     hard = combine(Judgment("j", "p", "a", "b", 7.0, 4.0), Judgment("j", "p", "b", "a", 4.0, 7.0), "a", "b", "j")
     assert hard.winner == "model_a" and hard.outcome is None
+
+
+def test_the_bench_path_ranks_exactly_as_the_cli(runs: dict[str, Path], tmp_path: Path) -> None:
+    """bench/judge_checks.py rates through run_battles + recipe_leaderboard: the CLI's own functions."""
+    from banditarena.arena.service import recipe_leaderboard, run_battles
+    from banditarena.config import load_recipe
+
+    (tmp_path / "r.yaml").write_text(recipe("baseline"))
+    rec = load_recipe(tmp_path / "r.yaml")
+    _, store = run_battles(rec, runs["baseline"], progress=False)  # resumes the CLI's run: nothing new to pay
+    lb = recipe_leaderboard(store, rec)
+    cli_rows = json.loads(cli("leaderboard", runs["baseline"], "--json", "--bootstrap", "40").stdout)
+    assert list(lb.index) == [r["model"] for r in cli_rows]
+    assert lb["rating"].round(6).tolist() == [round(r["rating"], 6) for r in cli_rows]

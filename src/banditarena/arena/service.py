@@ -61,6 +61,15 @@ def run_battles(
     return result, store
 
 
+def recipe_leaderboard(store: RunStore, recipe: ArenaRecipe) -> pd.DataFrame:
+    """The leaderboard `banditarena battle` prints after a run: raw and style-controlled, with the recipe's
+    bootstrap, seed, anchor and outcome model (what `banditarena leaderboard RUN` gives for the same run)."""
+    from banditarena.arena.style import leaderboard_with_style
+
+    return leaderboard_with_style(store, bootstrap=recipe.leaderboard.bootstrap, seed=recipe.seed,
+                                  anchor=recipe.leaderboard.anchor, outcomes=recipe.leaderboard.outcomes)
+
+
 def check_alpaca_outputs(backends: dict[str, Any], cfg: Any, base_dir: Path | None) -> None:
     """Check every AlpacaEval outputs file of the replay contestants against the (whole, unselected) prompt
     source: answers are matched by instruction text, so an entry whose instruction is not there would never

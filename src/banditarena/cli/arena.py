@@ -21,8 +21,7 @@ def battle(
     progress: bool = typer.Option(True, help="Show progress bars."),
 ) -> None:
     """Run (or resume) an arena recipe: generate, judge both orders, store battles, print the leaderboard."""
-    from banditarena.arena.service import run_battles
-    from banditarena.arena.style import leaderboard_with_style
+    from banditarena.arena.service import recipe_leaderboard, run_battles
     from banditarena.config import load_recipe
 
     rec = load_recipe(recipe)
@@ -45,8 +44,7 @@ def battle(
                    f"{s['judge_failures']} judge failures); check the endpoints, then rerun to resume", err=True)
         raise typer.Exit(1)
     if s["battles"] - s["invalid"] > 0:
-        print_leaderboard(leaderboard_with_style(store, bootstrap=rec.leaderboard.bootstrap, seed=rec.seed,
-                                                 anchor=rec.leaderboard.anchor))
+        print_leaderboard(recipe_leaderboard(store, rec))
 
 
 @app.command("leaderboard")

@@ -27,6 +27,7 @@ from typing import Any
 
 from banditarena.errors import DataError
 from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.models.replay import read_maybe_gzip
 from banditarena.types import Judgment, stable_hash
 
 
@@ -79,21 +80,6 @@ ANNOTATION_SUFFIXES = (".json", ".json.gz")
 """Annotation files: AlpacaEval's JSON lists, plain or gzipped (``annotations_gpt4_turbo_more/*.json.gz``)."""
 
 
-def _maybe_gunzip(blob: bytes, path: Path) -> bytes:
-    """The bytes of a file, gunzipped when they start with gzip's magic number (whatever the file's name);
-    a truncated or corrupt gzip stream is one :class:`DataError` line naming the file."""
-    if blob[:2] != b"\x1f\x8b":
-        return blob
-    import gzip
-    import zlib
-
-    try:
-        return gzip.decompress(blob)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path}: a truncated or corrupt gzip file ({' '.join(str(exc).split()) or 'unexpected end'})"
-                        "; download it again") from exc
-
-
 def load_annotations(paths: Iterable[str | Path]) -> AnnotationSet:
     """Read AlpacaEval annotation files (JSON lists, plain or gzipped). Preferences that are NaN/missing or outside [1, 2] are
     counted in ``skipped_nan``/``skipped_range`` and skipped. Raises :class:`DataError` naming ``file[k]``
@@ -106,8 +92,9 @@ def load_annotations(paths: Iterable[str | Path]) -> AnnotationSet:
     for path in paths:
         p = Path(path)
         try:
-            blob = p.read_bytes()
-            data = json.loads(_maybe_gunzip(blob, p).decode("utf-8"))
+            raw = p.read_bytes()
+            blob = read_maybe_gzip(p)
+            data = json.loads(blob.decode("utf-8"))
         except OSError as exc:
             raise DataError(f"{p}: cannot read annotations ({exc.strerror or exc})") from exc
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -115,7 +102,7 @@ def load_annotations(paths: Iterable[str | Path]) -> AnnotationSet:
         if not isinstance(data, list):
             raise DataError(f"{p}: annotations must be a JSON list of {{instruction, output_1, output_2, "
                             f"preference}} entries, got a JSON {type(data).__name__}")
-        files[p.name] = hashlib.sha256(blob).hexdigest()
+        files[p.name] = hashlib.sha256(raw).hexdigest()
         for k, r in enumerate(data):
             where = f"{p}[{k}]"
             if not isinstance(r, dict) or not all(isinstance(r.get(f), str) for f in

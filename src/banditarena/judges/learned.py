@@ -147,6 +147,12 @@ class FeatureSpec:
     orthogonal: bool = False
     """Make every other column orthogonal to the controlled blocks (on the training rows) before the head."""
     version: str = FEATURES_VERSION
+    length_band: float | None = None
+    """Bounded length control (log-length units): at scoring, an answer's log length is moved toward the
+    reference's by at most this much, so answers within ``exp(band)`` times the reference's length are scored
+    as if exactly as long, and what lies beyond keeps its length penalty (or bonus). ``None``: always
+    neutralised completely, which lets an answer cut to a few words score like a full one. Like AlpacaEval
+    LC's bounded ``tanh`` length term, it controls length without making truncation free."""
 
     def __post_init__(self) -> None:
         unknown = [b for b in (*self.blocks, *self.controlled) if b not in BLOCKS]
@@ -159,6 +165,8 @@ class FeatureSpec:
             raise ValueError("a feature spec needs at least one block")
         if self.orthogonal and not self.controlled:
             raise ValueError("orthogonal: true needs at least one controlled block to be orthogonal to")
+        if self.length_band is not None and (not self.length_band >= 0 or "length" not in self.controlled):
+            raise ValueError("length_band needs length among the controlled blocks and a value >= 0")
 
     @property
     def needs_embeddings(self) -> bool:
@@ -169,13 +177,16 @@ class FeatureSpec:
         d["blocks"], d["controlled"] = list(self.blocks), list(self.controlled)
         if not self.orthogonal:
             del d["orthogonal"]  # artifacts made before the option existed keep their digest
+        if self.length_band is None:
+            del d["length_band"]  # likewise
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureSpec:
         return cls(blocks=tuple(d["blocks"]), embedder=str(d["embedder"]), max_seq_length=d.get("max_seq_length"),
                    controlled=tuple(d.get("controlled", ())), orthogonal=bool(d.get("orthogonal", False)),
-                   version=str(d.get("version", "")))
+                   version=str(d.get("version", "")),
+                   length_band=None if d.get("length_band") is None else float(d["length_band"]))
 
     def columns(self, total: int) -> dict[str, np.ndarray]:
         """Column indices of each block in a feature matrix ``total`` wide (``delta`` takes the rest)."""
@@ -198,6 +209,13 @@ class FeatureSpec:
         X = np.array(X, dtype=np.float64, copy=True)
         cols = self.columns(X.shape[1])
         for b in self.controlled:
+            if b == "length" and self.length_band is not None:
+                la, lr, diff = cols[b]
+                d = X[:, la] - X[:, lr]
+                shift = np.clip(d, -self.length_band, self.length_band)
+                X[:, la] -= shift
+                X[:, diff] = d - shift
+                continue
             for col, src in _CONTROL[b]:
                 X[:, cols[b][col]] = 0.0 if src is None else X[:, cols[b][src]]
         return X

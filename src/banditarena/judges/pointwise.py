@@ -24,13 +24,16 @@ from banditarena.ratings._data import PairCounts
 
 
 def pair_tensor(scores: Mapping[str, np.ndarray], *, tie: float = 0.0,
-                pairs: str = "all", baseline: str | None = None) -> tuple[tuple[str, ...], np.ndarray, np.ndarray,
-                                                                        np.ndarray]:
+                pairs: str = "all", baseline: str | None = None,
+                graded: bool = False) -> tuple[tuple[str, ...], np.ndarray, np.ndarray, np.ndarray]:
     """Per-instruction outcome counts of the pointwise arena.
 
     ``scores``: model -> array of N scores (NaN: no valid judgment; battles with it are invalid and left out).
     ``pairs``: ``"all"`` (every pair) or ``"baseline"`` (every model against ``baseline``).
     Returns ``(models, i, j, T)`` with ``T[n, k] = [i wins, j wins, ties]`` of pair ``k`` on instruction ``n``.
+    ``graded``: the scores are probabilities of beating one reference (the learned judge) and each battle
+    keeps ``P(i beats j) = sigmoid(logit s_i - logit s_j)`` as ``[P, 1 - P, 0]`` (what the arena stores as
+    ``Battle.outcome`` and the leaderboard fits; :mod:`banditarena.ratings.graded`).
     """
     models = tuple(sorted(scores))
     S = np.stack([np.asarray(scores[m], dtype=np.float64) for m in models])  # (M, N)
@@ -45,6 +48,13 @@ def pair_tensor(scores: Mapping[str, np.ndarray], *, tie: float = 0.0,
         ii, jj = np.triu_indices(m, 1)
     d = S[ii] - S[jj]  # (P, N)
     valid = np.isfinite(d)
+    if graded:
+        eps = 1e-6
+        L = np.log(np.clip(S, eps, 1 - eps)) - np.log(np.clip(1 - S, eps, 1 - eps))
+        p = 1.0 / (1.0 + np.exp(-(L[ii] - L[jj])))
+        p = np.where(valid, p, 0.0)
+        T = np.stack([p, np.where(valid, 1.0 - p, 0.0), np.zeros_like(p)], axis=-1)
+        return models, ii, jj, T.transpose(1, 0, 2)
     dd = np.where(valid, d, 0.0)
     T = np.stack([(dd > tie) & valid, (dd < -tie) & valid, (np.abs(dd) <= tie) & valid], axis=-1)
     return models, ii, jj, T.transpose(1, 0, 2).astype(np.float64)  # (N, P, 3)
@@ -59,12 +69,14 @@ def counts_of(models: tuple[str, ...], i: np.ndarray, j: np.ndarray, T: np.ndarr
 
 def pointwise_leaderboard(scores: Mapping[str, np.ndarray], *, tie: float = 0.0, pairs: str = "all",
                           baseline: str | None = None, bootstrap: int = 100, seed: int = 0, ci: float = 0.95,
-                          anchor: float = 1000.0) -> pd.DataFrame:
+                          anchor: float = 1000.0, graded: bool = False) -> pd.DataFrame:
     """Bradley-Terry leaderboard (Elo scale, mean ``anchor``) of the pointwise arena, with percentile CIs
-    from ``bootstrap`` resamples of the instructions. Same columns as :func:`banditarena.ratings.fit_bt`."""
+    from ``bootstrap`` resamples of the instructions. Same columns as :func:`banditarena.ratings.fit_bt`.
+    ``graded``: fit ``P(A beats B)`` instead of win/loss/tie (see :func:`pair_tensor`), as the arena does
+    for the learned judge."""
     from banditarena.ratings.bt import AUTO_L2, leaderboard_frame, newton_bt, strongly_connected
 
-    models, i, j, T = pair_tensor(scores, tie=tie, pairs=pairs, baseline=baseline)
+    models, i, j, T = pair_tensor(scores, tie=tie, pairs=pairs, baseline=baseline, graded=graded)
     base = counts_of(models, i, j, T)
     m = len(models)
     sij = base.w[:, 0] + 0.5 * base.w[:, 2]
@@ -99,17 +111,19 @@ def pointwise_leaderboard(scores: Mapping[str, np.ndarray], *, tie: float = 0.0,
     flagged = (score_for == 0) | (score_against == 0)
     attrs = {"n_battles": int(base.n.sum()), "n_models": m, "l2": l2, "mle_exists": bool(exists),
              "bootstrap": int(bootstrap), "ci": ci, "ci_method": "bootstrap over instructions",
-             "pairs": pairs, "baseline": baseline, "tie": tie}
+             "pairs": pairs, "baseline": baseline, "tie": tie,
+             "outcome_model": "graded" if graded else "win/loss/tie"}
     return leaderboard_frame(models, rating, lo, hi, med, per_model, flagged, attrs)
 
 
 def battle_rows(scores: Mapping[str, np.ndarray], texts: Mapping[str, Sequence[str]] | None = None, *,
                 tie: float = 0.0, pairs: str = "all", baseline: str | None = None,
-                max_instructions: int | None = None) -> pd.DataFrame:
+                max_instructions: int | None = None, graded: bool = False) -> pd.DataFrame:
     """The battles of the pointwise arena as rows (``prompt``, ``model_a``, ``model_b``, ``winner``, and
     ``response_a``/``response_b`` when ``texts`` are given) for style control and audits. Invalid battles
     (a NaN score) are left out; ``max_instructions`` keeps the first N instructions."""
     models, i, j, T = pair_tensor(scores, tie=tie, pairs=pairs, baseline=baseline)
+    G = pair_tensor(scores, pairs=pairs, baseline=baseline, graded=True)[3] if graded else None
     n = T.shape[0] if max_instructions is None else min(T.shape[0], max_instructions)
     rows = []
     names = np.array(["model_a", "model_b", "tie"])
@@ -119,6 +133,8 @@ def battle_rows(scores: Mapping[str, np.ndarray], texts: Mapping[str, Sequence[s
         for k in np.flatnonzero(valid):
             a, b = models[i[k]], models[j[k]]
             row = {"prompt": q, "model_a": a, "model_b": b, "winner": win[k]}
+            if G is not None:
+                row["prompt_id"], row["outcome"] = str(q), float(G[q, k, 0])
             if texts is not None:
                 row["response_a"], row["response_b"] = texts[a][q], texts[b][q]
             rows.append(row)

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -86,10 +86,14 @@ class FeaturesConfig(_Strict):
     max_seq_length: int | None = Field(None, ge=8)
     controlled: list[str] = ["length"]
     orthogonal: bool = False  # the other features made orthogonal to the controlled blocks (see learned.py)
+    # bounded length control: answers within exp(band) x the reference's length score as if as long; beyond,
+    # the length penalty stays (None: full neutralisation; see FeatureSpec.length_band)
+    length_band: float | None = Field(None, ge=0)
 
     def spec(self) -> FeatureSpec:
         return FeatureSpec(blocks=tuple(self.blocks), embedder=self.embedder, max_seq_length=self.max_seq_length,
-                           controlled=tuple(self.controlled), orthogonal=self.orthogonal)
+                           controlled=tuple(self.controlled), orthogonal=self.orthogonal,
+                           length_band=self.length_band)
 
     @field_validator("controlled")
     @classmethod
@@ -116,6 +120,14 @@ class ValidationConfig(_Strict):
     elo: str = "data:alpaca_eval/benchmarks.csv"
     aliases: dict[str, list[str]] = DEFAULT_ALIASES
     bootstrap: int = Field(100, ge=0)
+    # how battles become ratings in the validation arenas: graded (P(A beats B), as `banditarena battle`
+    # stores for the learned judge) or winner (win/loss/tie)
+    outcomes: Literal["graded", "winner"] = "graded"
+    # nested validation (`judge eval`, banditarena.judges.nested): groups of Elo models held out in the outer
+    # folds, the adversarial answers (NullModel, gpt4_gamed) and the length-steered twins' annotations
+    model_groups: int = Field(3, ge=2, le=27)
+    adversarial: str | None = "data:alpaca_eval/adversarial"
+    twins: str | None = "data:alpaca_eval/annotations_gpt4_turbo_more"
 
 
 class JudgeTrainRecipe(_Strict):
@@ -380,7 +392,8 @@ def label_metrics(scores: dict[str, np.ndarray], arena: ArenaData, labels: Label
 
 
 def style_controlled_leaderboard(scores: dict[str, np.ndarray], answers: dict[str, list[str]], *,
-                                 tie: float = 0.0, bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+                                 tie: float = 0.0, bootstrap: int = 0, seed: int = 0,
+                                 graded: bool = False) -> pd.DataFrame:
     """Style-controlled Bradley-Terry leaderboard of the all-pairs pointwise arena (answer length and markdown
     as covariates; each answer's style counted once)."""
     from banditarena.judges.pointwise import pair_tensor
@@ -395,6 +408,8 @@ def style_controlled_leaderboard(scores: dict[str, np.ndarray], answers: dict[st
     cb = np.stack([counts[m] for m in models])[jj[k], q]
     frame = {"model_a": np.array(models)[ii[k]], "model_b": np.array(models)[jj[k]],
              "winner": np.array(["model_a", "model_b", "tie"])[outcome]}
+    if graded:
+        frame["outcome"] = pair_tensor(scores, graded=True)[3][q, k, 0]
     for c, f in enumerate(STYLE_FEATURES):
         frame[f"{f}_a"], frame[f"{f}_b"] = ca[:, c], cb[:, c]
     return fit_style_bt(pd.DataFrame(frame), bootstrap=bootstrap, seed=seed).leaderboard
@@ -473,11 +488,17 @@ def cross_validate(recipe: JudgeTrainRecipe | str | Path, *, modes: tuple[str, .
         for m in models:
             scores[m][same[m]] = 0.5  # an answer identical to the reference ties with it (as LearnedScorer)
             scores[m][empty[m]] = np.nan  # no answer: no battle
-        lb = pointwise_leaderboard(scores, tie=tie, bootstrap=recipe.validation.bootstrap, seed=recipe.seed)
+        graded = recipe.validation.outcomes == "graded"
+        lb = pointwise_leaderboard(scores, tie=tie, bootstrap=recipe.validation.bootstrap, seed=recipe.seed,
+                                   graded=graded)
         from banditarena.ratings import spearman
 
-        style_lb = style_controlled_leaderboard(scores, arena.answers, tie=tie)
-        metrics = {**arena_metrics(lb, elo), "spearman_style": spearman(style_lb, pd.DataFrame({"rating": elo})),
+        style_lb = style_controlled_leaderboard(scores, arena.answers, tie=tie, graded=graded)
+        vs_ref = pd.DataFrame({"rating": elo})
+        base_lb = pointwise_leaderboard(scores, tie=tie, pairs="baseline", baseline=arena.reference_model, bootstrap=0,
+                                        graded=graded)
+        metrics = {**arena_metrics(lb, elo), "spearman_style": spearman(style_lb, vs_ref),
+                   "spearman_vs_baseline": spearman(base_lb.drop(index=[arena.reference_model], errors="ignore"), vs_ref),
                    **label_metrics(scores, arena, labels)}
         results[mode] = ModeResult(mode, scores, lb, metrics, fits)
     out = CVResult(results, elo, labels.summary(), arena, time.perf_counter() - t0)

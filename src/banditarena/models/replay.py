@@ -111,10 +111,27 @@ def _parse_line(obj: Any, fmt: str | None, where: str) -> tuple[str, str, str, l
     return this, model, str(pid), turns, tokens
 
 
-def _alpaca_records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], int]]:
-    """AlpacaEval ``model_outputs.json``: yield (format, model, instruction key, [output], [0], entry index)."""
+def read_maybe_gzip(path: Path) -> bytes:
+    """A file's bytes, gunzipped when it is gzip (a truncated stream is one DataError line naming it)."""
+    blob = path.read_bytes()
+    if blob[:2] != b"\x1f\x8b":
+        return blob
+    import gzip
+    import zlib
+
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return gzip.decompress(blob)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: a truncated or corrupt gzip file ({' '.join(str(exc).split()) or 'unexpected end'})"
+                        "; download it again") from exc
+
+
+def _alpaca_records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], int]]:
+    """AlpacaEval ``model_outputs.json`` (plain or gzipped): yield (format, model, instruction key, [output], [0],
+    entry index). An AlpacaEval *annotation* file (``output_2``/``generator_2`` entries, e.g. the adversarial
+    submissions) replays its ``output_2`` answers."""
+    try:
+        data = json.loads(read_maybe_gzip(path).decode("utf-8"))
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
@@ -131,6 +148,8 @@ def _alpaca_records(path: Path) -> Iterator[tuple[str, str, str, list[str], list
         if not isinstance(rec, dict):
             raise DataError(f"{where}: expected an object with instruction and output, got {type(rec).__name__}")
         instruction, output = rec.get("instruction"), rec.get("output")
+        if output is None and isinstance(rec.get("output_2"), str):  # an annotation file: replay output_2
+            output, rec = rec["output_2"], {**rec, "generator": rec.get("generator_2")}
         if not isinstance(instruction, str) or not instruction.strip():
             raise DataError(f"{where}: entry has no string 'instruction'")
         if not isinstance(output, str):
@@ -142,7 +161,7 @@ def _alpaca_records(path: Path) -> Iterator[tuple[str, str, str, list[str], list
 
 def _records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], int]]:
     """Yield (format, model, prompt id, turns, tokens, line number) for every record of one file."""
-    if path.suffix.lower() == ".json":
+    if path.suffix.lower() == ".json" or path.name.lower().endswith(".json.gz"):
         yield from _alpaca_records(path)
         return
     fmt: str | None = None
@@ -316,7 +335,7 @@ def alpaca_outputs(path: str | Path) -> dict[str, list[tuple[str, str]]]:
     for f in files:
         if not f.is_file():
             raise DataError(f"{f}: file not found")
-        data = json.loads(f.read_text(encoding="utf-8")) if f.suffix == ".json" else None
+        data = json.loads(read_maybe_gzip(f).decode("utf-8")) if f.name.endswith((".json", ".json.gz")) else None
         for _fmt, model, _key, turns, _tok, k in _alpaca_records(f):
             out.setdefault(model, []).append((data[k]["instruction"], turns[0]))  # type: ignore[index]
     return out
