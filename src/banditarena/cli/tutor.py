@@ -62,17 +62,145 @@ def serve(
     host: str = typer.Option(None, "--host", help="Address to listen on (default: the recipe's, 127.0.0.1)."),
     port: int = typer.Option(None, "--port", help="Port (default: the recipe's, 8000)."),
     hints: bool = typer.Option(True, help="Generate hints with the recipe's backend (else template hints only)."),
+    secure_cookies: bool = typer.Option(False, "--secure-cookies", help="Mark the session cookie Secure (serve "
+                                        "behind HTTPS)."),
 ) -> None:
-    """Start the web tutor: learners at /, the teacher page at /teacher."""
+    """Start the web tutor: learners sign in at / with their code, teachers at /teacher/login."""
     import uvicorn
 
-    from banditarena.curriculum.web import build_tutor, create_app
+    from banditarena.curriculum.accounts import Accounts
+    from banditarena.curriculum.web import build_tutor, create_app, secret_path
+    from banditarena.web import AdminToken
 
     tutor, rec = build_tutor(recipe, run_dir, hints=hints)
+    secret = _secret(tutor)
     h, p = host or rec.serve.host, port or rec.serve.port
+    token = None
     typer.echo(f"tutor '{rec.name}' ({tutor.curriculum.title}, policy {tutor.policy.label}) on http://{h}:{p}/ "
-               f"- teacher page http://{h}:{p}/teacher - database {tutor.path}")
-    uvicorn.run(create_app(tutor, f"{tutor.curriculum.title}"), host=h, port=p, log_level="warning")
+               f"- teachers http://{h}:{p}/teacher/login - database {tutor.path} (secret {secret_path(tutor)})")
+    if not Accounts(tutor, secret).has_teachers():
+        token, plain = AdminToken.issue(ttl_s=3600, one_time=True)
+        typer.echo(f"no teacher account yet: open this one-time link within an hour to create one: "
+                   f"http://{h}:{p}/setup?token={plain}")
+    app = create_app(tutor, f"{tutor.curriculum.title}", secret=secret, setup_token=token,
+                     secure_cookies=secure_cookies, retention_days=rec.serve.retention_days)
+    uvicorn.run(app, host=h, port=p, log_level="warning", access_log=False)
+
+
+def _secret(tutor) -> bytes:
+    from banditarena.curriculum.web import secret_path
+    from banditarena.errors import StoreError
+    from banditarena.web import load_or_create_secret
+
+    try:
+        return load_or_create_secret(secret_path(tutor))
+    except (ValueError, OSError) as exc:
+        raise StoreError(str(exc)) from None
+
+
+admin_app = typer.Typer(help="Accounts and records of the web tutor: teachers, export, deletion, retention.",
+                        no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+tutor_app.add_typer(admin_app, name="admin")
+
+RECIPE_ARG = typer.Argument(..., help="Tutoring recipe (YAML) the tutor is served with.")
+RUN_DIR_OPT = typer.Option(Path("runs/tutor"), "--run-dir", help="The tutor's run directory (its database).")
+
+
+def _open(recipe: Path, run_dir: Path):
+    from banditarena.curriculum.recipe import load_recipe
+    from banditarena.curriculum.web import build_tutor
+    from banditarena.errors import DataError
+    from banditarena.paths import resolve_path
+
+    rec, _ = load_recipe(recipe)
+    db = resolve_path(rec.serve.db, Path(run_dir))
+    if not db.exists():
+        raise DataError(f"{db}: no tutor database here (start 'banditarena tutor serve' with this --run-dir)")
+    tutor, _ = build_tutor(recipe, run_dir, hints=False)
+    return tutor
+
+
+@admin_app.command("create-teacher")
+@clean_errors
+def create_teacher(
+    recipe: Path = RECIPE_ARG,
+    run_dir: Path = RUN_DIR_OPT,
+    username: str = typer.Option(..., "--username", help="The teacher's username (3-64 letters, digits, ._@+-)."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input "
+                                        "(one line) instead of prompting."),
+) -> None:
+    """Create a teacher account (the password is asked twice, hidden, and stored as an Argon2id hash)."""
+    import sys
+
+    from banditarena.curriculum.accounts import AccountError, Accounts
+    from banditarena.curriculum.web import build_tutor
+    from banditarena.errors import ConfigError
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    tutor, _ = build_tutor(recipe, run_dir, hints=False)
+    try:
+        tid = Accounts(tutor, _secret(tutor)).create_teacher(username, password)
+    except AccountError as exc:
+        raise ConfigError(f"--username/password: {exc}") from None
+    typer.echo(f"teacher {username!r} created (id {tid}) in {tutor.path}")
+
+
+@admin_app.command("export")
+@clean_errors
+def export_learner(
+    recipe: Path = RECIPE_ARG,
+    run_dir: Path = RUN_DIR_OPT,
+    learner: str = typer.Option(..., "--learner", help="The learner's id (l_..., shown in the teacher's exports)."),
+    out: Path = typer.Option(..., "--out", help="File to write (.json: everything; .csv: one row per answer)."),
+) -> None:
+    """Write everything stored about one learner to a file (nothing is written for an unknown learner)."""
+    import json
+
+    from banditarena.curriculum.web import export_csv_text
+    from banditarena.errors import DataError
+    from banditarena.paths import write_text_atomic
+
+    tutor = _open(recipe, run_dir)
+    try:
+        data = tutor.export_learner(learner)
+    except KeyError:
+        raise DataError(f"--learner: no learner {learner!r} in {tutor.path}") from None
+    text = export_csv_text(data) if out.suffix.lower() == ".csv" else json.dumps(data, indent=1, ensure_ascii=False)
+    write_text_atomic(out, text)
+    typer.echo(f"wrote {out} ({len(data['answers'])} answers, {len(data['hints'])} hints)")
+
+
+@admin_app.command("delete-learner")
+@clean_errors
+def delete_learner_cmd(
+    recipe: Path = RECIPE_ARG,
+    run_dir: Path = RUN_DIR_OPT,
+    learner: str = typer.Option(..., "--learner", help="The learner's id (l_...)."),
+) -> None:
+    """Delete a learner and every answer and hint stored for them."""
+    from banditarena.errors import DataError
+
+    tutor = _open(recipe, run_dir)
+    if not tutor.delete_learner(learner):
+        raise DataError(f"--learner: no learner {learner!r} in {tutor.path}")
+    typer.echo(f"deleted learner {learner} and their records from {tutor.path}")
+
+
+@admin_app.command("purge")
+@clean_errors
+def purge(
+    recipe: Path = RECIPE_ARG,
+    run_dir: Path = RUN_DIR_OPT,
+    inactive_days: float = typer.Option(..., "--inactive-days", min=0.0, help="Delete learners (with all their "
+                                        "records) not active for this many days."),
+) -> None:
+    """Delete the records of every learner inactive for a number of days (a retention period)."""
+    tutor = _open(recipe, run_dir)
+    n = tutor.purge_inactive(inactive_days)
+    typer.echo(f"deleted {n} learners inactive for {inactive_days:g} days from {tutor.path}")
 
 
 @tutor_app.command()

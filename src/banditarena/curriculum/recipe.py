@@ -81,6 +81,7 @@ class ServeSpec(Model):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     grade: int | None = Field(None, ge=0, le=12)  # default reading grade of learners (default: curriculum's)
+    retention_days: float | None = Field(None, gt=0)  # delete learners inactive this long (None: until deleted)
 
 
 class TutorRecipe(Model):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import sqlite3
 import threading
 import time
@@ -47,7 +48,17 @@ CREATE TABLE IF NOT EXISTS hints (
   grade_level REAL, safety TEXT, latency_s REAL NOT NULL, error TEXT);
 CREATE INDEX IF NOT EXISTS events_learner ON events(learner, step);
 CREATE INDEX IF NOT EXISTS hints_learner ON hints(learner, id);
+CREATE TABLE IF NOT EXISTS teachers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, username TEXT NOT NULL UNIQUE COLLATE NOCASE, pw_hash TEXT NOT NULL,
+  created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS classes (
+  id TEXT PRIMARY KEY, teacher_id INTEGER NOT NULL REFERENCES teachers(id), name TEXT NOT NULL,
+  created REAL NOT NULL);
 """
+
+# Columns added to ``learners`` for classes (older databases get them on open): the display name the teacher
+# typed, the class, and the keyed hash of the learner's sign-in code. ``learners.name`` is then an opaque id.
+LEARNER_COLUMNS = {"display": "TEXT", "class_id": "TEXT", "code_hash": "TEXT"}
 
 _NAME = re.compile(r"^[\w][\w .'\-]{0,39}$", re.UNICODE)
 
@@ -144,6 +155,12 @@ class Tutor:
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.executescript(SCHEMA)
+        have = {r["name"] for r in self._conn.execute("PRAGMA table_info(learners)")}
+        for col, kind in LEARNER_COLUMNS.items():
+            if col not in have:
+                self._conn.execute(f"ALTER TABLE learners ADD COLUMN {col} {kind}")
+        self._conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS learners_code ON learners(code_hash)")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS learners_class ON learners(class_id)")
         ident = {"curriculum": curriculum.fingerprint, "policy": self.policy.model_dump()}
         key = stable_hash(ident, 16)
         row = self._conn.execute("SELECT value FROM meta WHERE key='identity'").fetchone()
@@ -189,16 +206,113 @@ class Tutor:
                 raise NameError_("Please choose your grade from the list.")
         with self._lock:
             row = self._learner(n)
-            now = time.time()
             if row is None:
-                pol = LearnerPolicy(self.policy, self.curriculum, self._seed(n, -1))
-                know = [self.mastery.prior] * self.curriculum.n_activities
-                self._conn.execute(
-                    "INSERT INTO learners (name, grade, created, updated, policy_state, knowledge) VALUES (?,?,?,?,?,?)",
-                    (n, g, now, now, json.dumps(pol.state_dict()), json.dumps(know)))
+                self._insert(n, g, display=n)
             elif grade not in (None, ""):
-                self._conn.execute("UPDATE learners SET grade=?, updated=? WHERE name=?", (g, now, n))
+                self._conn.execute("UPDATE learners SET grade=?, updated=? WHERE name=?", (g, time.time(), n))
         return n
+
+    def check_grade(self, grade: Any) -> int:
+        if grade in (None, ""):
+            return self.default_grade
+        try:
+            g = int(grade)
+        except (TypeError, ValueError):
+            raise NameError_("Please choose the grade from the list.") from None
+        if not 0 <= g <= 12:
+            raise NameError_("Please choose the grade from the list.")
+        return g
+
+    def _insert(self, key: str, grade: int, display: str, class_id: str | None = None,
+                code_hash: str | None = None) -> None:
+        now = time.time()
+        pol = LearnerPolicy(self.policy, self.curriculum, self._seed(key, -1))
+        know = [self.mastery.prior] * self.curriculum.n_activities
+        self._conn.execute(
+            "INSERT INTO learners (name, grade, created, updated, policy_state, knowledge, display, class_id, "
+            "code_hash) VALUES (?,?,?,?,?,?,?,?,?)",
+            (key, grade, now, now, json.dumps(pol.state_dict()), json.dumps(know), display, class_id, code_hash))
+
+    def add_learner(self, display: Any, grade: Any, class_id: str, code_hash: str | None = None) -> str:
+        """A new learner of class ``class_id`` shown as ``display``; returns their opaque id (``l_...``), which
+        is all that URLs, sessions and logs carry. Raises NameError_ for a bad name or grade."""
+        d = check_name(display)
+        g = self.check_grade(grade)
+        key = "l_" + secrets.token_hex(8)
+        with self._lock:
+            self._insert(key, g, display=d, class_id=class_id, code_hash=code_hash)
+        return key
+
+    def learner_meta(self, key: str) -> dict[str, Any] | None:
+        """Id, display name, class and grade of a learner (``None``: no such learner)."""
+        with self._lock:
+            row = self._conn.execute("SELECT name, display, class_id, grade, n_answers, updated FROM learners "
+                                     "WHERE name=?", (key,)).fetchone()
+        return None if row is None else {"id": row["name"], "display": row["display"] or row["name"],
+                                         "class_id": row["class_id"], "grade": row["grade"],
+                                         "answers": row["n_answers"], "updated": row["updated"]}
+
+    def learner_by_code(self, code_hash: str) -> str | None:
+        with self._lock:
+            row = self._conn.execute("SELECT name FROM learners WHERE code_hash=?", (code_hash,)).fetchone()
+        return None if row is None else row["name"]
+
+    def set_code(self, key: str, code_hash: str) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE learners SET code_hash=? WHERE name=?", (code_hash, key))
+
+    def class_learners(self, class_ids: list[str]) -> list[str]:
+        """Ids of the learners of these classes, most recently active first."""
+        if not class_ids:
+            return []
+        marks = ",".join("?" * len(class_ids))
+        with self._lock:
+            return [r["name"] for r in self._conn.execute(
+                f"SELECT name FROM learners WHERE class_id IN ({marks}) ORDER BY updated DESC", class_ids)]
+
+    def delete_learner(self, key: str) -> bool:
+        """Delete a learner with every answer and hint they have (one transaction); False if unknown."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                n = self._conn.execute("DELETE FROM learners WHERE name=?", (key,)).rowcount
+                self._conn.execute("DELETE FROM events WHERE learner=?", (key,))
+                self._conn.execute("DELETE FROM hints WHERE learner=?", (key,))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return bool(n)
+
+    def purge_inactive(self, days: float, now: float | None = None) -> int:
+        """Delete every learner of a class not active for ``days`` days (the retention period)."""
+        cutoff = (time.time() if now is None else now) - days * 86400.0
+        with self._lock:
+            keys = [r["name"] for r in self._conn.execute("SELECT name FROM learners WHERE updated < ?", (cutoff,))]
+        return sum(self.delete_learner(k) for k in keys)
+
+    def export_learner(self, key: str) -> dict[str, Any]:
+        """Everything stored about one learner (KeyError if unknown): profile, every answer, every hint."""
+        with self._lock:
+            row = self._learner(key)
+            if row is None:
+                raise KeyError(key)
+            events = [dict(r) for r in self._conn.execute(
+                "SELECT step, ts, activity, question, expected, answer, correct, propensity, policy, zpd FROM events "
+                "WHERE learner=? ORDER BY step", (key,))]
+            hints = [dict(r) for r in self._conn.execute(
+                "SELECT ts, activity, item_id, source, text, generated, stage, reasons FROM hints WHERE learner=? "
+                "ORDER BY id", (key,))]
+        view = self.learner_view(key, recent=0)
+        for e in events:
+            e["expected"] = format_number(float(e["expected"]))
+            e["zpd"] = json.loads(e["zpd"] or "[]")
+        for h in hints:
+            h["reasons"] = json.loads(h["reasons"] or "[]")
+        return {"learner": {"id": key, "name": row["display"] or key, "grade": row["grade"],
+                            "created": row["created"], "updated": row["updated"], "answers": row["n_answers"],
+                            "correct": row["n_correct"]},
+                "mastery": view["skills"], "zpd": view["zpd"], "answers": events, "hints": hints}
 
     def current(self, name: str) -> dict[str, Any]:
         """The learner's current problem (chosen by the policy and stored if there is none), the feedback on
@@ -220,8 +334,8 @@ class Tutor:
             hint = self._conn.execute("SELECT * FROM hints WHERE learner=? AND item_id=? ORDER BY id DESC LIMIT 1",
                                       (name, f"{row['n_answers']}:{item.id}")).fetchone()
             act = self.curriculum.activities[int(row["current_arm"])]
-            return {"name": name, "grade": row["grade"], "item": item, "activity": act.id, "activity_name": act.name,
-                    "skill": act.skill_id, "step": row["n_answers"], "n_correct": row["n_correct"],
+            return {"name": name, "display": row["display"] or name, "grade": row["grade"], "item": item,
+                    "activity": act.id, "activity_name": act.name, "skill": act.skill_id, "step": row["n_answers"], "n_correct": row["n_correct"],
                     "feedback": json.loads(row["feedback"]) if row["feedback"] else None,
                     "hint": dict(hint) if hint else None}
 
@@ -302,7 +416,7 @@ class Tutor:
             pol = self._policy_for(row)
             events = [dict(r) for r in self._conn.execute(
                 "SELECT step, activity, propensity, correct, answer, expected, question FROM events WHERE learner=? "
-                "ORDER BY step DESC LIMIT ?", (name, recent))]
+                "ORDER BY step DESC LIMIT ?", (name, max(0, recent)))]
         for e in events:
             e["expected"] = format_number(float(e["expected"]))
         cur = self.curriculum
@@ -311,21 +425,33 @@ class Tutor:
             idx = [a.index for a in cur.activities if a.skill == si]
             skills.append({"skill": s.id, "name": s.name or s.id, "mastery": float(know[idx].mean()),
                            "activities": [{"id": cur.activities[i].id, "p_known": float(know[i])} for i in idx]})
-        return {"name": name, "grade": row["grade"], "answers": row["n_answers"], "correct": row["n_correct"],
+        return {"name": row["display"] or name, "id": name, "class_id": row["class_id"], "grade": row["grade"],
+                "answers": row["n_answers"], "correct": row["n_correct"],
                 "accuracy": (row["n_correct"] / row["n_answers"]) if row["n_answers"] else None,
                 "skills": skills, "zpd": [cur.activities[a].id for a in pol.zpd()], "recent": events,
                 "updated": row["updated"]}
 
-    def hint_log(self, limit: int = 50) -> list[dict[str, Any]]:
+    @staticmethod
+    def _among(learners: list[str] | None) -> tuple[str, list[str]]:
+        if learners is None:
+            return "", []
+        return f" WHERE learner IN ({','.join('?' * len(learners)) or 'NULL'})", list(learners)
+
+    def hint_log(self, limit: int = 50, learners: list[str] | None = None) -> list[dict[str, Any]]:
+        """The latest hints (of ``learners`` only, when given), each with the learner's display name."""
+        where, args = self._among(learners)
         with self._lock:
-            rows = [dict(r) for r in self._conn.execute("SELECT * FROM hints ORDER BY id DESC LIMIT ?", (limit,))]
+            rows = [dict(r) for r in self._conn.execute(
+                f"SELECT h.*, COALESCE(l.display, h.learner) AS learner_name FROM (SELECT * FROM hints{where}) h "
+                "LEFT JOIN learners l ON l.name = h.learner ORDER BY h.id DESC LIMIT ?", (*args, limit))]
         for r in rows:
             r["reasons"] = json.loads(r["reasons"] or "[]")
         return rows
 
-    def hint_stats(self) -> dict[str, Any]:
+    def hint_stats(self, learners: list[str] | None = None) -> dict[str, Any]:
+        where, args = self._among(learners)
         with self._lock:
-            rows = self._conn.execute("SELECT source, stage, latency_s FROM hints").fetchall()
+            rows = self._conn.execute(f"SELECT source, stage, latency_s FROM hints{where}", args).fetchall()
         n = len(rows)
         stages: dict[str, int] = {}
         for r in rows:
