@@ -62,7 +62,7 @@ class Limits:
 
     answers: RateLimit = field(default_factory=lambda: RateLimit.of("answers", (1.0, 10), (20.0, 300)))
     hints: RateLimit = field(default_factory=lambda: RateLimit.of("hints", (0.2, 3), (3.0, 60)))
-    signin: RateLimit = field(default_factory=lambda: RateLimit.of("sign-ins", (0.5, 10), (2.0, 60)))
+    signin: RateLimit = field(default_factory=lambda: RateLimit.of("sign-ins", (0.5, 20), (2.0, 60)))
     learner_failures: FailureThrottle = field(default_factory=lambda: FailureThrottle(free=10, base_s=1.0))
     teacher_failures: FailureThrottle = field(default_factory=lambda: FailureThrottle(free=5, base_s=1.0))
 
