@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from banditarena.errors import ConfigError
+from banditarena.paths import data_file
 from banditarena.prompts import MinHasher, dedup_prompts, load_prompts, lsh_params, near_duplicate_pairs
 from banditarena.prompts.dedup import candidate_pairs
 from banditarena.types import Prompt
@@ -100,6 +101,7 @@ def test_lsh_params_and_candidate_pairs():
         MinHasher(shingle="byte")  # type: ignore[arg-type]
 
 
+@pytest.mark.skipif(not (data_file("gsm8k/test.jsonl")).exists(), reason="shared data not found: gsm8k/test.jsonl")
 def test_real_pool_with_planted_copies_is_fast_and_exact():
     import time
 
