@@ -68,6 +68,10 @@ class LabelsConfig(_Strict):
     alpaca_eval: list[str] = ["data:alpaca_eval/annotations_gpt4_turbo"]  # files or folders of *.json
     arena_bench_v1: list[str] = ["data:arena_bench_v1/model_judgment"]  # files or folders of *.jsonl
     weights: dict[str, float] = {}  # total weight per source (default: equal)
+    # off-topic negatives: this share of the AlpacaEval rows again, each with the same model's answer to
+    # another instruction of the same CV fold, labelled a loss (target 0): teaches the judge that an answer
+    # that does not address the instruction loses, however fluent (see offtopic_negatives)
+    offtopic: float = Field(0.0, ge=0, le=1)
 
     @field_validator("weights")
     @classmethod
@@ -185,7 +189,41 @@ def load_labels(recipe: JudgeTrainRecipe) -> LabelSet:
         labels.extend(arena_bench_labels(_files(recipe, recipe.labels.arena_bench_v1, ".jsonl", "arena_bench_v1")))
     if not len(labels):
         raise DataError("the recipe's label files hold no usable labels")
+    if recipe.labels.offtopic > 0:
+        labels.extend(offtopic_negatives(labels, recipe.labels.offtopic, recipe.validation.folds, recipe.seed))
     return labels
+
+
+def offtopic_negatives(labels: LabelSet, share: float, folds: int, seed: int) -> LabelSet:
+    """Off-topic negatives: ``share`` of the AlpacaEval rows, each re-used with the same model's answer to a
+    different instruction **of the same CV fold** (so holding a fold out drops every text of it), target 0,
+    same source (the head's features, not a separate intercept, must learn it). Seeded."""
+    from banditarena.judges.annotations import text_key
+
+    rng = np.random.default_rng(seed + 7)
+    idx = np.array([i for i, s in enumerate(labels.source) if s == ALPACA_EVAL])
+    out = LabelSet()
+    if idx.size < 2:
+        return out
+    # the folds of cross-validation: the same instruction set (AlpacaEval's), the same seed
+    fold = _fold_of([text_key(labels.instruction[i]) for i in idx], folds, seed)
+    pick = rng.choice(idx, size=round(share * idx.size), replace=False)
+    by: dict[tuple[str, int], list[int]] = {}
+    for i in idx:
+        by.setdefault((labels.model[i], fold[text_key(labels.instruction[i])]), []).append(int(i))
+    for i in sorted(pick.tolist()):
+        pool = by[(labels.model[i], fold[text_key(labels.instruction[i])])]
+        others = [j for j in pool if labels.instruction[j] != labels.instruction[i]]
+        if not others:
+            continue
+        j = others[int(rng.integers(len(others)))]
+        out.instruction.append(labels.instruction[i])
+        out.answer.append(labels.answer[j])
+        out.reference.append(labels.reference[i])
+        out.target.append(0.0)
+        out.source.append(ALPACA_EVAL)
+        out.model.append(labels.model[i])
+    return out
 
 
 def _chunked_transform(featurizer: Featurizer, q: list[str], a: list[str], r: list[str], *, control: bool,
