@@ -390,6 +390,17 @@ class BradleyTerry:
             self.bootstrap_prior_rounds_ += int(bad.sum())
         return l2v
 
+    def _refit_rounds(self, counts: PairCounts, sij: np.ndarray, sji: np.ndarray, l2: float,
+                      theta: np.ndarray) -> np.ndarray:
+        """Ratings of resampled rounds (rows of ``sij``/``sji``), warm-started at the fitted ``theta``."""
+        m = counts.n_models
+        l2v = self._prior_rounds(counts, sij, sji, l2)
+        if m > DENSE_LIMIT:
+            th = np.stack([_lbfgs_bt(counts.i, counts.j, sij[b], sji[b], m, l2v[b], theta) for b in range(len(sij))])
+        else:
+            th, _ = newton_bt(counts.i, counts.j, sij, sji, m, l2v, theta0=theta, tol=1e-4)
+        return self._to_rating(th, self.anchor_, counts.models)
+
     def _cluster_bootstrap(self, counts: PairCounts, theta: np.ndarray, l2: float) -> np.ndarray:
         """Graded battles: resample clusters (multinomially, as many as there are) and refit every round."""
         assert self.graded_ is not None
@@ -405,12 +416,7 @@ class BradleyTerry:
             draws = rng.multinomial(nc, np.full(nc, 1.0 / nc), size=nb).astype(np.float64).T  # (nc, nb)
             sij = np.asarray(c_ij.T @ draws).T
             sji = np.asarray(c_ji.T @ draws).T
-            l2v = self._prior_rounds(counts, sij, sji, l2)
-            if m > DENSE_LIMIT:
-                th = np.stack([_lbfgs_bt(counts.i, counts.j, sij[b], sji[b], m, l2v[b], theta) for b in range(nb)])
-            else:
-                th, _ = newton_bt(counts.i, counts.j, sij, sji, m, l2v, theta0=theta, tol=1e-4)
-            out[start:start + nb] = self._to_rating(th, self.anchor_, counts.models)
+            out[start:start + nb] = self._refit_rounds(counts, sij, sji, l2, theta)
         return out
 
     def _bootstrap(self, counts: PairCounts, theta: np.ndarray, l2: float) -> np.ndarray:
@@ -434,12 +440,7 @@ class BradleyTerry:
             w = w.reshape(nb, -1, 3)
             sij = w[:, :, 0] + 0.5 * w[:, :, 2]
             sji = w[:, :, 1] + 0.5 * w[:, :, 2]
-            l2v = self._prior_rounds(counts, sij, sji, l2)
-            if m > DENSE_LIMIT:
-                th = np.stack([_lbfgs_bt(counts.i, counts.j, sij[b], sji[b], m, l2v[b], theta) for b in range(nb)])
-            else:
-                th, _ = newton_bt(counts.i, counts.j, sij, sji, m, l2v, theta0=theta, tol=1e-4)
-            out[start:start + nb] = self._to_rating(th, self.anchor_, counts.models)
+            out[start:start + nb] = self._refit_rounds(counts, sij, sji, l2, theta)
         return out
 
     # -- outputs ---------------------------------------------------------------------------------------

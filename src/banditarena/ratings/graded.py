@@ -118,39 +118,32 @@ def graded_arrays(battles: Any, *, cluster: str | None = None, drop_invalid: boo
 def graded_counts(g: GradedBattles) -> tuple[PairCounts, np.ndarray, np.ndarray]:
     """Pair counts of the hard-classified outcomes (for the battles/wins/losses/ties columns), and the soft
     scores ``(s_ij, s_ji)`` per pair: the weighted sums of ``p`` and ``1 - p`` from each side's view."""
+    counts = counts_from_arrays(g.arrays)
+    pos, s_lo, s_hi = _sides(g, counts)
+    k = len(counts.i)
+    return counts, np.bincount(pos, s_lo, k), np.bincount(pos, s_hi, k)
+
+
+def _sides(g: GradedBattles, counts: PairCounts) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per battle: its pair's row in ``counts``, and the weighted soft score of the pair's lower- and
+    higher-index model."""
     arr = g.arrays
-    counts = counts_from_arrays(arr)
     m = len(arr.models)
     a = arr.a.astype(np.int64)
     b = arr.b.astype(np.int64)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
     p_lo = np.where(a < b, g.p, 1.0 - g.p)
     w = np.ones(len(a)) if arr.weight is None else arr.weight
-    key = lo * m + hi
-    pair_key = counts.i * m + counts.j
-    pos = np.searchsorted(pair_key, key)
-    k = len(pair_key)
-    sij = np.bincount(pos, w * p_lo, k)
-    sji = np.bincount(pos, w * (1.0 - p_lo), k)
-    return counts, sij, sji
+    pos = np.searchsorted(counts.i * m + counts.j, np.minimum(a, b) * m + np.maximum(a, b))
+    return pos, w * p_lo, w * (1.0 - p_lo)
 
 
 def cluster_scores(g: GradedBattles, counts: PairCounts) -> tuple[Any, Any]:
     """Sparse (clusters x pairs) matrices of the soft scores, for resampling clusters."""
     from scipy.sparse import csr_matrix
 
-    arr = g.arrays
-    m = len(arr.models)
-    a = arr.a.astype(np.int64)
-    b = arr.b.astype(np.int64)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    p_lo = np.where(a < b, g.p, 1.0 - g.p)
-    w = np.ones(len(a)) if arr.weight is None else arr.weight
-    pos = np.searchsorted(counts.i * m + counts.j, lo * m + hi)
+    pos, s_lo, s_hi = _sides(g, counts)
     shape = (g.n_clusters, len(counts.i))
-    c_ij = csr_matrix((w * p_lo, (g.cluster, pos)), shape=shape)
-    c_ji = csr_matrix((w * (1.0 - p_lo), (g.cluster, pos)), shape=shape)
-    return c_ij, c_ji
+    return csr_matrix((s_lo, (g.cluster, pos)), shape=shape), csr_matrix((s_hi, (g.cluster, pos)), shape=shape)
 
 
 def soft_counts(counts: PairCounts, sij: np.ndarray, sji: np.ndarray) -> PairCounts:
