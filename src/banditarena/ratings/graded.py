@@ -30,9 +30,8 @@ from banditarena.ratings._data import (
     BattleArrays,
     PairCounts,
     RatingsInputError,
-    _codes_for,
     _records_frame,
-    _weights,
+    arrays_from_frame,
     counts_from_arrays,
 )
 
@@ -94,18 +93,10 @@ def graded_arrays(battles: Any, *, cluster: str | None = None, drop_invalid: boo
         p = p[~missing]
     if len(df) == 0:
         raise RatingsInputError("no battles to rate")
-    ca, ua = _codes_for(df["model_a"], "model_a", None)
-    cb, ub = _codes_for(df["model_b"], "model_b", None)
-    models = np.array(sorted(set(ua.tolist()) | set(ub.tolist())), dtype=object)
-    a = np.searchsorted(models, ua)[ca]
-    b = np.searchsorted(models, ub)[cb]
-    same = a == b
-    if same.any():
-        pos = int(np.flatnonzero(same)[0])
-        raise RatingsInputError(f"row {pos}: model_a and model_b are the same ({models[a[pos]]!r})")
-    w = _weights(df["weight"].to_numpy(), None) if "weight" in df.columns else None
-    outcome = np.where(p > 0.5, 0, np.where(p < 0.5, 1, 2)).astype(np.int8)
-    arr = BattleArrays(models, a.astype(np.int32), b.astype(np.int32), outcome, w)
+    # the names, weights and their errors as for any battle table; the winner is p's hard reading
+    hard = df[[c for c in ("model_a", "model_b", "weight") if c in df.columns]].assign(
+        winner=np.where(p > 0.5, "model_a", np.where(p < 0.5, "model_b", "tie")))
+    arr = arrays_from_frame(hard)
     if cluster is None:
         cl = np.arange(len(df), dtype=np.int64)
         n_cl = len(df)
