@@ -132,19 +132,28 @@ def outcome_footer(lb: pd.DataFrame) -> str:
     return f"outcomes: win/loss/tie (a tie is half a win); 95% CIs: {lb.attrs.get('ci_method', 'bootstrap')}"
 
 
+def judge_filter(judge: str | None) -> dict[str, str]:
+    """``store.battles`` keywords: one judge's battles, or (``None``) every battle but the human votes'."""
+    from banditarena.store.sqlite import HUMAN_JUDGE
+
+    return {"judge": judge} if judge is not None else {"exclude_judge": HUMAN_JUDGE}
+
+
 def leaderboard(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,
-                anchor: str | None = None, outcomes: str | None = None) -> pd.DataFrame:
+                anchor: str | None = None, outcomes: str | None = None, judge: str | None = None) -> pd.DataFrame:
     """Bradley-Terry leaderboard (Elo scale, 95% bootstrap CIs) of the valid battles in a run.
 
     ``outcomes`` (see :func:`rating_frame`; ``None``: what the run's recipe said, else ``auto``): graded
     outcomes are fitted as probabilities, with the bootstrap over prompts (battles on one prompt share answers).
-    ``df.attrs["outcome_model"]`` says which model was used.
+    ``df.attrs["outcome_model"]`` says which model was used. ``judge``: only that judge's battles (``human``:
+    the human votes); by default every AI judge's, never the human votes' (one fit never mixes them).
     """
     from banditarena.ratings import fit_bt
 
-    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "outcome"))
+    battles = store.battles(tag, valid_only=True, columns=("prompt_id", "model_a", "model_b", "winner", "outcome"),
+                            **judge_filter(judge))
     if battles.empty:
-        raise DataError(f"{store.path}: no valid battles to rate")
+        raise DataError(f"{store.path}: no valid battles to rate" + (f" by judge '{judge}'" if judge else ""))
     anchor_arg: Any = parse_anchor(anchor)
     if anchor_arg is not None and anchor_arg[0] not in set(battles["model_a"]) | set(battles["model_b"]):
         raise ConfigError(f"--anchor '{anchor}': no model '{anchor_arg[0]}' in {store.path}")

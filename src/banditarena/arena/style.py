@@ -22,10 +22,14 @@ if TYPE_CHECKING:
 STYLE_COLUMNS = ("style_rating", "style_ci_low", "style_ci_high", "style_rank")
 
 
-def battles_with_texts(store: RunStore, tag: str | None = None) -> pd.DataFrame:
-    """Valid battles of a run with the two answers' texts (``response_a``/``response_b``)."""
+def battles_with_texts(store: RunStore, tag: str | None = None, judge: str | None = None) -> pd.DataFrame:
+    """Valid battles of a run with the two answers' texts (``response_a``/``response_b``); ``judge`` as in
+    :func:`banditarena.arena.service.leaderboard`."""
+    from banditarena.arena.service import judge_filter
+
     battles = store.battles(tag, valid_only=True,
-                            columns=("prompt_id", "model_a", "model_b", "winner", "outcome", "gen_a", "gen_b"))
+                            columns=("prompt_id", "model_a", "model_b", "winner", "outcome", "gen_a", "gen_b"),
+                            **judge_filter(judge))
     if battles.empty:
         return battles.assign(response_a=[], response_b=[])
     import pandas as pd
@@ -37,18 +41,24 @@ def battles_with_texts(store: RunStore, tag: str | None = None) -> pd.DataFrame:
     return out[out["response_a"].notna() & out["response_b"].notna()].reset_index(drop=True)
 
 
-def battles_with_style(store: RunStore, tag: str | None = None) -> pd.DataFrame:
+def battles_with_style(store: RunStore, tag: str | None = None, judge: str | None = None,
+                       battles: pd.DataFrame | None = None) -> pd.DataFrame:
     """Valid battles of a run with the two answers' style counts (``length_a``, ``length_b``, ``headers_a``,
     ...), each stored answer counted once. Lighter than :func:`battles_with_texts` on big runs: a million
-    battles share about a tenth as many answers, and no text is copied into the frame."""
+    battles share about a tenth as many answers, and no text is copied into the frame. ``judge`` as in
+    :func:`banditarena.arena.service.leaderboard`; ``battles``: these battles (with ``gen_a``/``gen_b``)
+    instead of the store's."""
     import numpy as np
     import pandas as pd
 
+    from banditarena.arena.service import judge_filter
     from banditarena.ratings import STYLE_FEATURES
     from banditarena.ratings.style import style_counts
 
-    battles = store.battles(tag, valid_only=True,
-                            columns=("prompt_id", "model_a", "model_b", "winner", "outcome", "gen_a", "gen_b"))
+    if battles is None:
+        battles = store.battles(tag, valid_only=True,
+                                columns=("prompt_id", "model_a", "model_b", "winner", "outcome", "gen_a", "gen_b"),
+                                **judge_filter(judge))
     keys = pd.concat([battles["gen_a"], battles["gen_b"]]).dropna().unique().tolist()
     counts = {k: style_counts("\n\n".join(g.turns)) for k, g in store.get_generations(keys).items()}
     has = battles["gen_a"].isin(counts.keys()) & battles["gen_b"].isin(counts.keys())
@@ -93,16 +103,18 @@ def style_controlled(battles: pd.DataFrame, *, bootstrap: int = 100, seed: int =
 
 
 def leaderboard_with_style(store: RunStore, *, tag: str | None = None, bootstrap: int = 100, seed: int = 0,
-                           anchor: str | None = None, outcomes: str | None = None) -> pd.DataFrame:
+                           anchor: str | None = None, outcomes: str | None = None, judge: str | None = None
+                           ) -> pd.DataFrame:
     """The run's raw leaderboard (:func:`banditarena.arena.service.leaderboard`) with the style-controlled
     columns added (NaN when style cannot be fitted). ``df.attrs["style_coefficients"]`` holds the style
-    coefficients (feature -> logit effect of one standard deviation, with CI)."""
+    coefficients (feature -> logit effect of one standard deviation, with CI). ``judge``: one judge's battles
+    (``human``: the human votes), by default every AI judge's."""
     from banditarena.arena.service import leaderboard
     from banditarena.config import parse_anchor
 
     outcomes = outcomes or store.get_meta("outcomes") or "auto"
-    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor, outcomes=outcomes)
-    res = style_controlled(battles_with_style(store, tag), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor),
+    lb = leaderboard(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor, outcomes=outcomes, judge=judge)
+    res = style_controlled(battles_with_style(store, tag, judge), bootstrap=bootstrap, seed=seed, anchor=parse_anchor(anchor),
                            outcomes=outcomes)
     return add_style_columns(lb, res)
 

@@ -118,8 +118,22 @@ CREATE TABLE IF NOT EXISTS decisions (
     arm TEXT NOT NULL, propensity REAL, reward REAL, meta TEXT, PRIMARY KEY (run, step, dimension)
 );
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL);
+-- human votes (banditarena.votes): one row per vote, its battle (judge 'human') written in the same transaction;
+-- one vote per voter per battle (matchup: the prompt and the two answers); voter is a pseudonym, never an address
+CREATE TABLE IF NOT EXISTS votes (
+    vote_id TEXT PRIMARY KEY, voter TEXT NOT NULL, tstamp REAL NOT NULL, type TEXT NOT NULL, prompt_id TEXT NOT NULL,
+    model_a TEXT NOT NULL, model_b TEXT NOT NULL, gen_a TEXT, gen_b TEXT, conv_a TEXT, conv_b TEXT,
+    matchup TEXT NOT NULL, source TEXT, meta TEXT, created REAL, UNIQUE (voter, matchup)
+);
 """
 
+
+HUMAN_JUDGE = "human"
+"""The judge name of human votes' battles (``banditarena.votes``)."""
+VOTE_WINNER = {"leftvote": "model_a", "rightvote": "model_b", "tievote": "tie", "bothbad_vote": "tie (bothbad)"}
+"""FastChat's vote types and the battle winner each gives."""
+VOTE_COLUMNS = ("vote_id", "voter", "tstamp", "type", "prompt_id", "model_a", "model_b", "gen_a", "gen_b", "conv_a",
+                "conv_b", "matchup", "source", "meta")
 
 BATTLE_COLUMNS = ("battle_id", "tag", "seq", "prompt_id", "model_a", "model_b", "judge", "winner", "margin",
                   "inconsistent", "j_ab", "j_ba", "gen_a", "gen_b", "created", "outcome")
@@ -457,8 +471,10 @@ class RunStore:
         return out
 
     def battles(self, tag: str | None = None, *, valid_only: bool = False,
-                columns: Sequence[str] | None = None) -> pd.DataFrame:
-        """The battles (of one ``tag``; only those with a winner when ``valid_only``), in stored order.
+                columns: Sequence[str] | None = None, judge: str | None = None,
+                exclude_judge: str | None = None) -> pd.DataFrame:
+        """The battles (of one ``tag``; only those with a winner when ``valid_only``; only those of ``judge``,
+        none of ``exclude_judge``), in stored order.
 
         ``columns`` reads only those columns (a leaderboard over a million battles needs three of fifteen,
         a tenth of the memory); an unknown column name is a :class:`ValueError`.
@@ -478,11 +494,64 @@ class RunStore:
             params.append(tag)
         if valid_only:
             where.append("winner IS NOT NULL")
+        if judge is not None:
+            where.append("judge = ?")
+            params.append(judge)
+        if exclude_judge is not None:
+            where.append("judge != ?")
+            params.append(exclude_judge)
         q = f"SELECT {cols} FROM battles" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY tag, seq"
         df = pd.read_sql_query(q, self.conn, params=params)
         if "inconsistent" in df.columns:
             df["inconsistent"] = df["inconsistent"].astype(bool)
         return df
+
+    # ------------------------------------------------------------------ human votes
+    def has_votes_table(self) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='votes'").fetchone() is not None
+
+    def put_votes(self, votes: Sequence[dict[str, Any]], *, tag: str = HUMAN_JUDGE) -> list[bool]:
+        """Store human votes (dicts with :data:`VOTE_COLUMNS`; ``meta`` a dict) and their battles (judge
+        ``human``, winner from the vote type) in ONE transaction, committed before this returns. A vote whose
+        ``vote_id`` or ``(voter, matchup)`` is already stored is skipped (nothing written for it). Returns,
+        per vote, whether it was stored."""
+        self._check_writable()
+        now = time.time()
+        out = []
+        with self.conn:
+            self.conn.execute("BEGIN")
+            seq = self.conn.execute("SELECT COALESCE(MAX(seq), -1) FROM battles WHERE tag = ?", (tag,)).fetchone()[0]
+            for v in votes:
+                cur = self.conn.execute(
+                    "INSERT OR IGNORE INTO votes(vote_id, voter, tstamp, type, prompt_id, model_a, model_b, gen_a, gen_b,"
+                    " conv_a, conv_b, matchup, source, meta, created) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (v["vote_id"], v["voter"], float(v["tstamp"]), v["type"], v["prompt_id"], v["model_a"],
+                     v["model_b"], v.get("gen_a"), v.get("gen_b"), v.get("conv_a"), v.get("conv_b"), v["matchup"],
+                     v.get("source"), _dumps(v.get("meta") or {}), now))
+                stored = cur.rowcount == 1
+                out.append(stored)
+                if not stored:
+                    continue
+                seq += 1
+                self.conn.execute(self._BATTLE_INSERT, (
+                    v["vote_id"], tag, seq, v["prompt_id"], v["model_a"], v["model_b"], HUMAN_JUDGE,
+                    VOTE_WINNER[v["type"]], None, 0, None, None, v.get("gen_a"), v.get("gen_b"), now, None))
+        return out
+
+    def votes(self) -> pd.DataFrame:
+        """Every stored human vote, in the order they were stored (an empty frame in a store without votes)."""
+        import pandas as pd
+
+        if not self.has_votes_table():
+            return pd.DataFrame(columns=list(VOTE_COLUMNS))
+        df = pd.read_sql_query(f"SELECT {', '.join(VOTE_COLUMNS)} FROM votes ORDER BY rowid", self.conn)
+        df["meta"] = df["meta"].map(lambda m: json.loads(m) if m else {})
+        return df
+
+    def vote_count(self) -> int:
+        if not self.has_votes_table():
+            return 0
+        return int(self.conn.execute("SELECT COUNT(*) FROM votes").fetchone()[0])
 
     # ------------------------------------------------------------------ bandit decisions
     def put_decision(
