@@ -11,7 +11,6 @@ As a control, the same arena judged by GPT-4's recorded scores (pairwise from si
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from banditarena.config import ArenaRecipe
 from banditarena.judges.recorded import RecordedJudge
 from banditarena.paths import data_dir
 from banditarena.ratings import agreement_with_ci, kendall, separability, spearman
+from banditarena.text import iter_jsonl
 
 MODELS = ["gpt-3.5-turbo", "claude-2", "gpt-3.5-turbo-1106", "claude-instant-1", "claude-1", "vicuna-33b-v1.3",
           "Llama-2-70b-chat", "palm-2-chat-bison-001"]
@@ -34,7 +34,7 @@ MODELS = ["gpt-3.5-turbo", "claude-2", "gpt-3.5-turbo-1106", "claude-instant-1",
 def reference_ranking() -> pd.Series:
     means = {}
     for m in MODELS:
-        scores = [json.loads(line).get("score") for line in (data_dir() / "arena_bench_v1" / "model_judgment" / f"{m}.jsonl").open()]
+        scores = [r.get("score") for _, r in iter_jsonl(data_dir() / "arena_bench_v1" / "model_judgment" / f"{m}.jsonl")]
         means[m] = float(np.mean([s for s in scores if isinstance(s, (int, float)) and s >= 0]))
     return pd.Series(means).sort_values(ascending=False)
 

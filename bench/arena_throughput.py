@@ -96,7 +96,9 @@ def load_prompts(n: int) -> list[str]:
     """Short real prompts: Vicuna-bench questions (fall back to generated ones without the shared data)."""
     path = DATA / "vicuna_bench" / "question.jsonl"
     if path.exists():
-        qs = [json.loads(line)["turns"][0] for line in path.open() if line.strip()]
+        from banditarena.text import iter_jsonl
+
+        qs = [r["turns"][0] for _, r in iter_jsonl(path)]
     else:
         qs = [f"Give me one tip about topic number {i}." for i in range(n)]
     return [qs[i % len(qs)] for i in range(n)]

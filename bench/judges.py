@@ -36,6 +36,7 @@ from banditarena.judges import (
     VerifierJudge,
     parse_judgment,
 )
+from banditarena.text import gsm8k_final, iter_gsm8k, iter_jsonl
 from banditarena.types import Generation, Prompt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,14 +91,12 @@ def bench_parser(repeat: int) -> list[tuple[str, str]]:
 
 
 def bench_verifier(repeat: int) -> list[tuple[str, str]]:
-    rows = [json.loads(line) for line in (DATA / "gsm8k" / "test.jsonl").open()]
     judge = VerifierJudge()
     reqs = []
-    for i, r in enumerate(rows):
-        body, final = r["answer"].rsplit("####", 1)
-        wrong = body + f"#### {float(final.strip().replace(',', '')) + 1:g}"
-        p = Prompt(id=f"g{i}", messages=[{"role": "user", "content": r["question"]}], reference=r["answer"])
-        reqs.append(JudgeRequest(p, Generation("worked", p.id, [r["answer"]]), Generation("changed", p.id, [wrong])))
+    for lineno, question, answer in iter_gsm8k(DATA / "gsm8k" / "test.jsonl"):
+        wrong = answer.rsplit("####", 1)[0] + f"#### {float(gsm8k_final(answer) or 'nan') + 1:g}"
+        p = Prompt(id=f"g{lineno - 1}", messages=[{"role": "user", "content": question}], reference=answer)
+        reqs.append(JudgeRequest(p, Generation("worked", p.id, [answer]), Generation("changed", p.id, [wrong])))
     t, out = _best(lambda: judge.judge(reqs), repeat)
     right = sum(j.score_first == 1.0 for j in out)
     rejected = sum(j.score_second == 0.0 for j in out)
@@ -107,11 +106,7 @@ def bench_verifier(repeat: int) -> list[tuple[str, str]]:
 
 
 def _fastchat(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.open():
-        d = json.loads(line)
-        out[str(d["question_id"])] = d["choices"][0]["turns"][0]
-    return out
+    return {str(d["question_id"]): d["choices"][0]["turns"][0] for _, d in iter_jsonl(path)}
 
 
 def bench_similarity(n_questions: int) -> list[tuple[str, str]]:

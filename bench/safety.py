@@ -61,8 +61,9 @@ def arena_hard_answers() -> tuple[list[str], list[str]]:
     """(prompt, answer) of gpt-4-0314 on the 500 Arena-Hard prompts (from its answer file's messages)."""
     root = data_dir() / "arena_hard_v0.1"
     prompts, answers = [], []
-    for line in (root / "model_answer" / "gpt-4-0314.jsonl").read_text(encoding="utf-8").splitlines():
-        r = json.loads(line)
+    from banditarena.text import iter_jsonl
+
+    for _, r in iter_jsonl(root / "model_answer" / "gpt-4-0314.jsonl"):
         user = next(m["content"] for m in r["messages"] if m["role"] == "user")
         content = r["messages"][-1]["content"]
         prompts.append(user if isinstance(user, str) else str(user))

@@ -368,7 +368,9 @@ def _main(argv: list[str]) -> None:
 
     kind, model_path, rows_path, out_dir, cfg_path, seed = argv
     cfg = TrainingConfig.model_validate_json(Path(cfg_path).read_text(encoding="utf-8"))
-    rows = [json.loads(line) for line in Path(rows_path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    from banditarena.text import iter_jsonl
+
+    rows = [r for _, r in iter_jsonl(rows_path)]
     fn = train_sft if kind == "sft" else train_dpo
     res = fn(model_path, rows, out_dir, cfg.model_copy(update={"launcher": "inprocess"}), seed=int(seed))
     if _is_main_process():

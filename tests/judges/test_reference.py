@@ -14,10 +14,9 @@ from banditarena.judges import (
     ReferenceSimilarityJudge,
     VerifierJudge,
     combine,
-    extract_answer,
-    is_correct,
     make_judge,
 )
+from banditarena.text import extract_answer, is_correct
 from banditarena.types import Generation, Prompt
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"

@@ -17,9 +17,9 @@ from banditarena.judges.reward_models import (
     ReferenceSimilarityRM,
     SequenceClassifierRM,
     VerifierRM,
-    parse_rating,
 )
 from banditarena.models.base import Backend
+from banditarena.text import parse_rating
 from banditarena.types import Completion
 
 Q = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did Natalia sell altogether in April and May?"

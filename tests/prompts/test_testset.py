@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from banditarena.errors import ConfigError, DataError
-from banditarena.judges import RubricScorer, parse_difficulty
+from banditarena.judges import RubricScorer
 from banditarena.models.base import Backend, ChatRequest
 from banditarena.prompts import (
     DifficultyScores,
@@ -22,6 +22,7 @@ from banditarena.prompts import (
     offline_hard,
     save_testset,
 )
+from banditarena.text import parse_difficulty
 from banditarena.types import Completion, Prompt, Strategy
 
 TOPICS = {

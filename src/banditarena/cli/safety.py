@@ -50,21 +50,20 @@ def _read_inputs(texts: list[str], file: Path | None, text_field: str, prompt_fi
         raise DataError(f"{file}: file not found")
     out_t: list[str] = []
     out_p: list[str] = []
-    with file.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            if file.suffix == ".jsonl":
-                try:
-                    row = json.loads(line)
-                    out_t.append(str(row[text_field]))
-                    if prompt_field:
-                        out_p.append(str(row[prompt_field]))
-                except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                    raise DataError(f"{file}:{i}: expected a JSON object with '{text_field}'"
-                                    f"{' and ' + repr(prompt_field) if prompt_field else ''} ({exc})") from exc
-            else:
-                out_t.append(line.rstrip("\n"))
+    if file.suffix == ".jsonl":
+        from banditarena.text import iter_jsonl
+
+        for i, row in iter_jsonl(file):
+            try:
+                out_t.append(str(row[text_field]))
+                if prompt_field:
+                    out_p.append(str(row[prompt_field]))
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"{file}:{i}: expected a JSON object with '{text_field}'"
+                                f"{' and ' + repr(prompt_field) if prompt_field else ''} ({exc})") from exc
+    else:
+        with file.open(encoding="utf-8") as fh:
+            out_t.extend(line.rstrip("\n") for line in fh if line.strip())
     return out_t, (out_p if prompt_field else None)
 
 

@@ -7,7 +7,6 @@ worked solutions (the ``<<a*b=c>>`` calculator annotations).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from banditarena.errors import DataError
+from banditarena.text import gsm8k_final, iter_gsm8k
 
 #: The longest answer a learner may type (characters); longer input is refused, not stored.
 MAX_ANSWER_CHARS = 32
@@ -227,29 +226,19 @@ def classify_solution(answer: str) -> tuple[frozenset[str], int]:
 
 def load_gsm8k(path: Path) -> list[WordProblem]:
     """Every GSM8K row of ``path`` with a numeric final answer and at least one annotated step."""
-    if not path.is_file():
-        raise DataError(f"{path}: GSM8K file not found (set BANDITARENA_DATA or give a path)")
     out: list[WordProblem] = []
-    with path.open(encoding="utf-8") as fh:
-        for i, line in enumerate(fh):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                q, a = str(row["question"]), str(row["answer"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise DataError(f"{path}:{i + 1}: not a GSM8K row ({exc})") from None
-            if "####" not in a:
-                continue
-            final = a.rsplit("####", 1)[1].strip().replace(",", "").replace("$", "")
-            try:
-                value = float(final)
-            except ValueError:
-                continue
-            ops, steps = classify_solution(a)
-            if steps == 0 or not ops:
-                continue
-            out.append(WordProblem(i, q, value, _solution_text(a), ops, steps))
+    for lineno, q, a in iter_gsm8k(path):
+        final = gsm8k_final(a)
+        if final is None:
+            continue
+        try:
+            value = float(final.replace("$", ""))
+        except ValueError:
+            continue
+        ops, steps = classify_solution(a)
+        if steps == 0 or not ops:
+            continue
+        out.append(WordProblem(lineno - 1, q, value, _solution_text(a), ops, steps))
     return out
 
 

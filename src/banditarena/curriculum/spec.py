@@ -24,7 +24,6 @@ bank...) raise :class:`~banditarena.errors.ConfigError` with one line naming the
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -44,6 +43,7 @@ from banditarena.curriculum.items import (
     select_problems,
 )
 from banditarena.errors import ConfigError, DataError
+from banditarena.text import iter_jsonl
 from banditarena.types import stable_hash
 
 BUILTIN = ("arith", "gsm8k")
@@ -269,16 +269,16 @@ class Curriculum:
                 sel = select_problems(probs, b.ops_only, b.ops_need, b.min_steps, b.max_steps)
                 items = [Item(f"{a.id}/gsm8k-{w.index}", a.id, w.question, w.answer, w.solution) for w in sel]
             else:
-                with p.open(encoding="utf-8") as fh:
-                    for k, line in enumerate(fh):
-                        if not line.strip():
-                            continue
-                        try:
-                            row = json.loads(line)
-                            items.append(Item(f"{a.id}/{k}", a.id, str(row["question"]), float(row["answer"]),
-                                              row.get("solution")))
-                        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                            raise self._err(f"activity '{a.id}': {p}:{k + 1}: not an item ({exc})") from None
+                try:
+                    rows = list(iter_jsonl(p))
+                except DataError as exc:
+                    raise self._err(f"activity '{a.id}': {exc}") from None
+                for lineno, row in rows:
+                    try:
+                        items.append(Item(f"{a.id}/{lineno - 1}", a.id, str(row["question"]), float(row["answer"]),
+                                          row.get("solution")))
+                    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                        raise self._err(f"activity '{a.id}': {p}:{lineno}: not an item ({exc})") from None
         if b.limit is not None:
             items = items[: b.limit]
         if not items:

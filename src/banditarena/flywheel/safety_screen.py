@@ -137,19 +137,17 @@ def exclusions_html(run_dir: Any, examples: int = 3) -> str | None:
     """HTML for the flywheel report: safety exclusions per iteration and category, a few examples behind a
     click (``<details>``). Every piece of data text is escaped. None when no iteration excluded anything."""
     import html
-    import json
     from pathlib import Path
 
     from banditarena.safety import HAZARD_CATEGORIES
+    from banditarena.text import iter_jsonl
 
     files = sorted(Path(run_dir).glob("data/it*/excluded.jsonl"), key=lambda f: int(f.parent.name[2:] or 0))
     rows: list[tuple[str, dict[str, Any]]] = []
     for f in files:
-        for line in f.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                e = json.loads(line)
-                if str(e.get("reason", "")).startswith("safety"):
-                    rows.append((f.parent.name, e))
+        for _, e in iter_jsonl(f):
+            if str(e.get("reason", "")).startswith("safety"):
+                rows.append((f.parent.name, e))
     if not rows:
         return None
     by: dict[str, list[tuple[str, dict[str, Any]]]] = {}

@@ -26,10 +26,10 @@ from banditarena.errors import JudgeError
 from banditarena.judges.audit import bias_audit, bias_audit_table, judgments_frame
 from banditarena.judges.base import Judge, JudgeRequest
 from banditarena.judges.combine import VERDICT_MARGIN, combine
-from banditarena.judges.difficulty import DEFAULT_RUBRIC, RubricScorer, parse_difficulty
+from banditarena.judges.difficulty import DEFAULT_RUBRIC, RubricScorer
 from banditarena.judges.llm import DEFAULT_JUDGE_STRATEGY, RETRYABLE_PREFIX, PairwiseLLMJudge, is_retryable
 from banditarena.judges.parsing import ParsedJudgment, parse_judgment
-from banditarena.judges.reference import ReferenceSimilarityJudge, VerifierJudge, extract_answer, is_correct
+from banditarena.judges.reference import ReferenceSimilarityJudge, VerifierJudge
 from banditarena.types import Strategy
 
 if TYPE_CHECKING:
@@ -153,14 +153,11 @@ __all__ = [
     "bias_audit",
     "bias_audit_table",
     "combine",
-    "extract_answer",
-    "is_correct",
     "is_retryable",
     "judge_from_config",
     "judge_kinds",
     "judgments_frame",
     "make_judge",
-    "parse_difficulty",
     "parse_judgment",
     "register_judge",
 ]

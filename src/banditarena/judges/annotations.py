@@ -27,7 +27,7 @@ from typing import Any
 
 from banditarena.errors import DataError
 from banditarena.judges.base import Judge, JudgeRequest
-from banditarena.models.replay import read_maybe_gzip
+from banditarena.text import read_maybe_gzip
 from banditarena.types import Judgment, stable_hash
 
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from banditarena.errors import ConfigError
 from banditarena.judges.base import Judge
+from banditarena.text import expand_files
 
 EXTRA_KINDS = ("learned", "recorded", "cascade")
 
@@ -38,19 +39,9 @@ EXTRA_KINDS = ("learned", "recorded", "cascade")
 def _paths(values: list[str], base_dir: Path | None) -> list[Path]:
     from banditarena.paths import resolve_path
 
-    out: list[Path] = []
-    for v in values:
-        p = resolve_path(v, base_dir)
-        if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.suffix in (".json", ".jsonl"))
-            if not found:
-                raise ConfigError(f"judge.paths: no .json or .jsonl judgment files in {p}")
-            out.extend(found)
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise ConfigError(f"judge.paths: {p} does not exist")
-    return out
+    return expand_files([resolve_path(v, base_dir) for v in values], (".json", ".jsonl"), error=ConfigError,
+                        empty="judge.paths: no .json or .jsonl judgment files in {path}",
+                        missing="judge.paths: {path} does not exist")
 
 
 def build_configured_judge(cfg: Any, base_dir: Path | None, build: Callable[[Any, Path | None], Judge]) -> Judge:

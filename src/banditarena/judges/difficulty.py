@@ -9,13 +9,12 @@ reply (:func:`parse_difficulty`), asking once more with a format reminder when i
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from banditarena.errors import ConfigError, DataError
 from banditarena.prompts.testset import DifficultyScores
+from banditarena.text import parse_difficulty
 from banditarena.types import Prompt, Strategy
 
 DEFAULT_RUBRIC = """You rate how hard a user's request is for an AI assistant to answer really well.
@@ -40,57 +39,6 @@ where N is a whole number from 1 to 10. Do not answer the request itself."""
 _RETRY_NUDGE = (
     "Your reply did not end with the required line. Reply with one line only: Difficulty: N (1-10)."
 )
-
-_NUM = r"(\d{1,2}(?:\.\d+)?)(?!\d)"
-_NOT_RANGE = r"(?!\s*(?:-|–|to)\s*\d)"
-_PATTERNS = [
-    re.compile(
-        r"difficulty(?:\s+(?:score|rating|level))?\s*(?:\(\s*1\s*-\s*10\s*\))?\s*(?:is|[:=])?\s*[*_\[(\"']*\s*"
-        + _NUM
-        + _NOT_RANGE,
-        re.IGNORECASE,
-    ),
-    re.compile(r"\[\[\s*" + _NUM + r"\s*\]\]"),
-    re.compile(
-        r"(?:overall\s+)?(?:score|rating)\s*(?:is|[:=])\s*[*_\[(\"']*\s*" + _NUM + _NOT_RANGE, re.IGNORECASE
-    ),
-    re.compile(_NUM + r"\s*/\s*10\b"),
-]
-
-
-def parse_difficulty(text: str) -> float | None:
-    """The 1-10 difficulty in a judge's reply, or None if there is none.
-
-    Accepts (last occurrence wins within the first matching form): ``Difficulty: 7``, ``**Difficulty:**
-    8/10``, ``difficulty score is 6``, ``[[7]]``, ``Score: 7``, ``7/10``, a JSON object with ``difficulty``
-    (or ``score``/``rating``), or a reply that is just a number. Values outside 1-10 and ranges
-    (``1-10``) are rejected.
-    """
-    if not text or not text.strip():
-        return None
-    s = text.strip()
-    # JSON object anywhere in the reply
-    for m in re.finditer(r"\{[^{}]*\}", s):
-        try:
-            obj = json.loads(m.group(0))
-        except json.JSONDecodeError:
-            continue
-        if isinstance(obj, dict):
-            for k in ("difficulty", "score", "rating"):
-                v = obj.get(k)
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and 1 <= v <= 10:
-                    return float(v)
-    plain = s.replace("**", "").replace("__", "")
-    for pat in _PATTERNS:
-        found = [float(m.group(1)) for m in pat.finditer(plain)]
-        found = [v for v in found if 1 <= v <= 10]
-        if found:
-            return found[-1]
-    m = re.fullmatch(r"[\s*_\[(]*" + _NUM + r"[\s*_\])\.]*", plain)
-    if m and 1 <= float(m.group(1)) <= 10:
-        return float(m.group(1))
-    return None
-
 
 class RubricScorer:
     """Difficulty from an LLM judge over any backend, on :data:`DEFAULT_RUBRIC` (or yours).

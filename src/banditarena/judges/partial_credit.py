@@ -21,6 +21,7 @@ import re
 import numpy as np
 
 from banditarena.judges.reward_models import BaseRewardModel
+from banditarena.text import is_correct
 
 __all__ = ["PartialCreditRM", "credit_parts", "equations"]
 
@@ -46,8 +47,6 @@ def _true(a: float, op: str, b: float, c: float) -> bool:
 
 def credit_parts(answer: str, reference: str) -> dict[str, float]:
     """The four parts of the credit (each in [0, 1]) of ``answer`` against the worked ``reference``."""
-    from banditarena.judges import is_correct
-
     ref_body = reference.split("####")[0]
     ref_eqs = equations(ref_body)
     clean = re.sub(r"(?<=\d),(?=\d{3})", "", answer or "")

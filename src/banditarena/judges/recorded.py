@@ -14,6 +14,7 @@ from typing import Any
 
 from banditarena.errors import DataError
 from banditarena.judges.base import Judge, JudgeRequest
+from banditarena.text import iter_jsonl
 from banditarena.types import Judgment, stable_hash
 
 
@@ -22,17 +23,13 @@ def load_recorded_scores(paths: list[str | Path]) -> dict[tuple[str, str], float
     scores: dict[tuple[str, str], float | None] = {}
     for path in paths:
         p = Path(path)
-        with p.open(encoding="utf-8") as fh:
-            for i, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    r = json.loads(line)
-                    model, qid = str(r["model"]), str(r["question_id"])
-                except (json.JSONDecodeError, KeyError) as exc:
-                    raise DataError(f"{p}:{i}: not a judgment record ({exc})") from exc
-                s = r.get("score")
-                scores[(model, qid)] = float(s) if isinstance(s, (int, float)) and s >= 0 else None
+        for i, r in iter_jsonl(p):
+            try:
+                model, qid = str(r["model"]), str(r["question_id"])
+            except (KeyError, TypeError) as exc:
+                raise DataError(f"{p}:{i}: not a judgment record ({exc})") from exc
+            s = r.get("score")
+            scores[(model, qid)] = float(s) if isinstance(s, (int, float)) and s >= 0 else None
     return scores
 
 

@@ -16,153 +16,15 @@ position-independent by construction (swapping the order swaps the scores, nothi
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Mapping
-from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
 
 from banditarena.judges.base import Judge, JudgeRequest, ReferenceAnswers
 from banditarena.judges.llm import RETRYABLE_PREFIX
+from banditarena.text import extract_answer, same_answer
 from banditarena.types import Judgment, stable_hash
-
-# ---------------------------------------------------------------------------------------- answers
-
-_NUMBER = re.compile(
-    r"(?<![\w.])(-|−)?\$?[ ]?"
-    r"(\d+[ ]\d+/\d+(?![\d/])|\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:\s?/\s?\d+(?:\.\d+)?)?|\.\d+)"
-    r"(?![\d])"
-)
-_HASHES = re.compile(r"####\s*([^\n]*)")
-_ANSWER_IS = re.compile(
-    r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|=|:)\s*:?\s*([^\n]{0,80})", re.IGNORECASE
-)
-_LATEX_FRAC = re.compile(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
-
-
-def _boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` / ``\\fbox{...}`` (balanced braces)."""
-    starts = [m.end() for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
-    if not starts:
-        return None
-    i = starts[-1]
-    depth = 1
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j]
-    return None
-
-
-def _to_fraction(token: str) -> Fraction | None:
-    t = token.replace(",", "").strip()
-    try:
-        parts = t.split()
-        if len(parts) == 2 and "/" in parts[1]:  # mixed number "1 1/2"
-            num, den = parts[1].split("/")
-            return Fraction(int(parts[0])) + Fraction(int(num), int(den))
-        t = t.replace(" ", "")
-        if "/" in t:
-            num, den = t.split("/", 1)
-            d = Fraction(den)
-            return None if d == 0 else Fraction(num) / d
-        return Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        return None
-
-
-def _numbers(text: str) -> list[Fraction]:
-    text = _LATEX_FRAC.sub(r"\1/\2", text)
-    out: list[Fraction] = []
-    for m in _NUMBER.finditer(text):
-        val = _to_fraction(m.group(2))
-        if val is None:
-            continue
-        out.append(-val if m.group(1) else val)
-    return out
-
-
-def _canonical(value: Fraction) -> str:
-    if value.denominator == 1:
-        return str(value.numerator)
-    f = float(value)
-    s = f"{f:.10g}"
-    return s if Fraction(s) == value else f"{value.numerator}/{value.denominator}"
-
-
-def _clean_symbolic(text: str) -> str:
-    t = re.sub(r"\\text\{([^{}]*)\}", r"\1", text)
-    t = t.replace("$", "").replace("\\%", "").replace("%", "").replace("\\,", "").replace("\\!", "")
-    return " ".join(t.split()).strip(" .").lower()
-
-
-def extract_answer(text: str | None) -> str | None:
-    """The final answer of a worked solution, as a canonical string (numbers: ``"18"``, ``"0.75"``).
-
-    Looks, in order, at the last ``#### ...`` line (GSM8K), the last ``\\boxed{...}``, the last "the
-    (final) answer is ...", and otherwise the last number in the text. Numbers may carry commas, ``$``,
-    ``%``, decimals, signs, fractions (``3/4``, ``\\frac{3}{4}``) or be mixed numbers (``1 1/2``); they are
-    returned in canonical form (``"1,234.50"`` -> ``"1234.5"``). A marked answer without any number (e.g.
-    ``\\boxed{x+1}``) is returned as cleaned lower-case text. None when nothing is found.
-    """
-    if not text:
-        return None
-    boxed = _boxed(text)
-    for candidate in (
-        (m[-1] if (m := _HASHES.findall(text)) else None),
-        boxed,
-        (m[-1] if (m := _ANSWER_IS.findall(text)) else None),
-    ):
-        if candidate is None or not candidate.strip():
-            continue
-        if candidate is boxed:
-            inner = _LATEX_FRAC.sub(r"\1/\2", re.sub(r"\\text\{[^{}]*\}", "", boxed))
-            for tok in ("\\%", "\\$", "\\!", "\\,"):
-                inner = inner.replace(tok, "")
-            nums = _numbers(inner)
-            if len(nums) == 1 and re.fullmatch(r"[\s$%\-−\d.,/]*", inner):
-                return _canonical(nums[0])
-            return _clean_symbolic(boxed) or None
-        nums = _numbers(candidate)
-        if nums:
-            # "#### 18" or "the answer is $18 per day": the first number after the marker.
-            return _canonical(nums[0])
-        sym = _clean_symbolic(candidate)
-        if sym:
-            return sym
-    nums = _numbers(text)
-    return _canonical(nums[-1]) if nums else None
-
-
-def _same(a: str, b: str, rel_tol: float) -> bool:
-    fa, fb = _to_fraction(a) if re.fullmatch(r"-?[\d./]+", a) else None, \
-        _to_fraction(b) if re.fullmatch(r"-?[\d./]+", b) else None
-    if fa is not None and fb is not None:
-        if fa == fb:
-            return True
-        if fa.denominator == 1 and fb.denominator == 1:  # two integers: exact
-            return False
-        return abs(float(fa) - float(fb)) <= rel_tol * max(1.0, abs(float(fb)))
-    return a == b
-
-
-def is_correct(text: str | None, reference: str | None, rel_tol: float = 1e-6) -> bool:
-    """True when the final answer of ``text`` equals the reference's.
-
-    ``reference`` may be a bare answer (``"18"``, ``"$1,200"``) or a full worked solution (GSM8K's
-    ``... #### 18``); its answer is extracted the same way. Numbers compare by value (``0.75`` == ``3/4``):
-    integers exactly, other numbers within ``rel_tol`` (relative, at least 1 absolute unit scale);
-    other answers compare as cleaned text.
-    """
-    got, want = extract_answer(text), extract_answer(reference)
-    if got is None or want is None:
-        return False
-    return _same(got, want, rel_tol)
-
 
 # ---------------------------------------------------------------------------------------- judges
 
@@ -210,7 +72,7 @@ class VerifierJudge(Judge):
             return _pair_judgment(self, request, key, ok=False, raw=why, error=why)
         want = extract_answer(ref)
         got = [extract_answer(g.text) for g in (request.first, request.second)]
-        ok = [g is not None and _same(g, want, self.rel_tol) for g in got]
+        ok = [g is not None and same_answer(g, want, self.rel_tol) for g in got]
         why = "; ".join(
             f"{side}: {g if g is not None else 'no answer found'} ({'correct' if c else 'wrong'})"
             for side, g, c in zip("AB", got, ok)

@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from banditarena.errors import ConfigError, JudgeError, ModelError
+from banditarena.text import is_correct, parse_rating
 from banditarena.types import Message
 
 __all__ = [
@@ -39,7 +40,6 @@ __all__ = [
     "SequenceClassifierRM",
     "VerifierRM",
     "as_messages",
-    "parse_rating",
 ]
 
 PromptLike = str | list[Message]
@@ -300,8 +300,6 @@ class VerifierRM(BaseRewardModel):
     name = "verifier"
 
     def _score_batch(self, prompts, answers, references):
-        from banditarena.judges import is_correct
-
         out = []
         for ans, ref in zip(answers, references):
             if ref is None:
@@ -395,27 +393,6 @@ class ReferenceSimilarityRM(BaseRewardModel):
                 r = _terms(pat, ref)
                 out.append(np.array([_f1(_terms(pat, a), r) for a in ans]))
         return out
-
-
-_RATING_PATTERNS = [
-    re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]"),
-    re.compile(r"(?:rating|score)\s*[:=]?\s*\**\s*(\d+(?:\.\d+)?)\s*(?:/\s*10)?", re.IGNORECASE),
-    re.compile(r"(\d+(?:\.\d+)?)\s*/\s*10\b"),
-    re.compile(r"^\s*(\d+(?:\.\d+)?)\s*$"),
-]
-
-
-def parse_rating(text: str, low: float = 1.0, high: float = 10.0) -> float:
-    """The 1-10 rating in a judge's output (``[[7]]``, ``Rating: 7``, ``7/10`` or a bare number); NaN if none.
-
-    The last match of the most specific pattern wins; a value outside ``[low, high]`` is NaN.
-    """
-    for pat in _RATING_PATTERNS:
-        found = pat.findall(text or "")
-        if found:
-            v = float(found[-1])
-            return v if low <= v <= high else math.nan
-    return math.nan
 
 
 POINTWISE_TEMPLATE = (

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from banditarena.errors import DataError
+from banditarena.text import iter_gsm8k, iter_jsonl
 from banditarena.types import Prompt
 
 __all__ = ["INSTRUCTION", "arithmetic_problems", "load_gsm8k", "load_jsonl_problems", "split_problems"]
@@ -78,8 +79,6 @@ def load_jsonl_problems(path: str | Path, *, instruction: str | None = INSTRUCTI
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: file not found")
-    from banditarena.prompts.loaders import iter_jsonl
-
     out: list[Prompt] = []
     for lineno, row in iter_jsonl(p):
         if not isinstance(row, dict) or "question" not in row or "answer" not in row:
@@ -93,9 +92,16 @@ def load_jsonl_problems(path: str | Path, *, instruction: str | None = INSTRUCTI
 
 
 def load_gsm8k(path: str | Path, *, instruction: str | None = INSTRUCTION, limit: int | None = None) -> list[Prompt]:
-    """GSM8K JSONL; category from the number of ``<<calc>>`` steps in the worked answer."""
-    return load_jsonl_problems(path, instruction=instruction, limit=limit, category_fn=_gsm8k_category,
-                               source="gsm8k")
+    """GSM8K JSONL (:func:`banditarena.text.iter_gsm8k`); category from the number of ``<<calc>>`` steps in the
+    worked answer."""
+    p = Path(path)
+    out: list[Prompt] = []
+    for lineno, question, answer in iter_gsm8k(p):
+        out.append(Prompt(id=f"{p.stem}-{lineno}", messages=_format(question, instruction),
+                          category=_gsm8k_category(answer), reference=answer, source="gsm8k"))
+        if limit is not None and len(out) >= limit:
+            break
+    return out
 
 
 def split_problems(problems: list[Prompt], n_train: int, n_dev: int, n_test: int,

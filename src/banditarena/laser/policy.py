@@ -142,7 +142,7 @@ class Policy:
 
     def evaluate(self, prompts: list[Prompt], *, max_new_tokens: int = 128) -> EvalResult:
         """Greedy accuracy against each prompt's reference (numeric final answer)."""
-        from banditarena.judges import is_correct
+        from banditarena.text import is_correct
 
         if not prompts:
             raise ConfigError("evaluate: empty problem set")

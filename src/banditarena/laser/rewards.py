@@ -51,7 +51,7 @@ class Feedback:
 
 def verifier_labels(answers: list[list[str]], references: list[str | None]) -> list[np.ndarray]:
     """1/0 per answer: its final number equals the reference's (NaN without a reference)."""
-    from banditarena.judges import is_correct
+    from banditarena.text import is_correct
 
     return [np.array([float(is_correct(a, ref)) if ref is not None else np.nan for a in ans])
             for ans, ref in zip(answers, references)]

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 
 from banditarena.errors import DataError, ModelError
 from banditarena.models.base import Backend, ChatRequest
+from banditarena.text import expand_files, iter_jsonl, read_maybe_gzip
 from banditarena.types import Completion, Prompt, Strategy, file_sha256, stable_hash
 
 ARENA_HARD = "arena-hard"
@@ -111,21 +112,6 @@ def _parse_line(obj: Any, fmt: str | None, where: str) -> tuple[str, str, str, l
     return this, model, str(pid), turns, tokens
 
 
-def read_maybe_gzip(path: Path) -> bytes:
-    """A file's bytes, gunzipped when it is gzip (a truncated stream is one DataError line naming it)."""
-    blob = path.read_bytes()
-    if blob[:2] != b"\x1f\x8b":
-        return blob
-    import gzip
-    import zlib
-
-    try:
-        return gzip.decompress(blob)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(f"{path}: a truncated or corrupt gzip file ({' '.join(str(exc).split()) or 'unexpected end'})"
-                        "; download it again") from exc
-
-
 def _alpaca_records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], int]]:
     """AlpacaEval ``model_outputs.json`` (plain or gzipped): yield (format, model, instruction key, [output], [0],
     entry index). An AlpacaEval *annotation* file (``output_2``/``generator_2`` entries, e.g. the adversarial
@@ -165,32 +151,15 @@ def _records(path: Path) -> Iterator[tuple[str, str, str, list[str], list[int], 
         yield from _alpaca_records(path)
         return
     fmt: str | None = None
-    try:
-        fh = path.open(encoding="utf-8")
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})") from exc
-            fmt, model, pid, turns, tokens = _parse_line(obj, fmt, where)
-            yield fmt, model, pid, turns, tokens, lineno
+    for lineno, obj in iter_jsonl(path):
+        fmt, model, pid, turns, tokens = _parse_line(obj, fmt, f"{path}:{lineno}")
+        yield fmt, model, pid, turns, tokens, lineno
 
 
 def _answer_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in (".jsonl", ".json"))
-        if not files:
-            raise ModelError(f"replay: no .jsonl or .json answer files in directory {path}")
-        return files
-    if path.is_file():
-        return [path]
-    raise ModelError(f"replay: answer path {path} does not exist")
+    return expand_files([path], (".jsonl", ".json"), error=ModelError,
+                        empty="replay: no .jsonl or .json answer files in directory {path}",
+                        missing="replay: answer path {path} does not exist")
 
 
 def replay_models(path: str | Path) -> dict[str, list[Path]]:

@@ -37,7 +37,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from typing import Any
 
 from banditarena.errors import DataError
 from banditarena.paths import DATA_PREFIX, data_file
+from banditarena.text import gsm8k_final, iter_jsonl, read_json
 from banditarena.types import Message, Prompt
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 ID_FIELDS: tuple[str, ...] = ("id", "question_id", "uid", "prompt_id", "qid")
 TEXT_FIELDS: tuple[str, ...] = ("prompt", "instruction", "question")
 REFERENCE_FIELDS: tuple[str, ...] = ("reference", "reference_answer", "output", "response", "completion")
-_GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -329,51 +328,6 @@ def _dataset_rows(ds: Any, split: str | None, label: str) -> Iterator[tuple[str,
         yield f"{label}[{i}]", row
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """``(line number, record)`` for each non-blank line of a JSONL file (1-based; a UTF-8 BOM is allowed).
-
-    Raises :class:`DataError` naming ``path:line`` for invalid JSON or text that is not UTF-8.
-    """
-    path = Path(path)
-    try:
-        f = path.open("rb")  # decoded line by line, so a bad byte is reported on its own line
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from e
-    with f:
-        for lineno, raw in enumerate(f, 1):
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not UTF-8 text ({e.reason} at byte {e.start + 1} of the line)") from None
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-            yield lineno, rec
-
-
-def read_json(path: str | Path) -> Any:
-    """A whole JSON file; :class:`DataError` naming ``path:line`` for bad JSON or bytes that are not UTF-8."""
-    path = Path(path)
-    try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from e
-    try:
-        text = blob.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = blob.count(b"\n", 0, e.start) + 1
-        raise DataError(f"{path}:{line}: not UTF-8 text ({e.reason})") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}:{e.lineno}: invalid JSON ({e.msg} at column {e.colno})") from None
-
-
 def _file_rows(path: Path) -> Iterator[tuple[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl" or suffix == ".ndjson":
@@ -507,11 +461,6 @@ def _turns_to_messages(turns: Any, where: str) -> list[Message]:
     return msgs
 
 
-def _gsm8k_reference(answer: str) -> str | None:
-    m = _GSM8K_ANSWER.search(answer)
-    return m.group(1).replace(",", "").strip() if m else None
-
-
 def _record_to_prompt(
     rec: Mapping[str, Any],
     where: str,
@@ -569,7 +518,7 @@ def _record_to_prompt(
     answer = rec.get("answer")
     if isinstance(answer, str) and "####" in answer:  # GSM8K
         meta["solution"] = answer
-        reference = _gsm8k_reference(answer)
+        reference = gsm8k_final(answer)
     elif isinstance(answer, str) and reference is None:
         reference = answer
     for k in REFERENCE_FIELDS:

@@ -35,9 +35,12 @@ TEXT_COLUMNS: tuple[tuple[str, str], ...] = (("response_a", "response_b"), ("ans
                                              ("text_a", "text_b"))
 
 _CODE = re.compile(r"```.*?(```|\Z)", re.DOTALL)
-_HEADER = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
-_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
-_BOLD = re.compile(r"\*\*[^*\n]+?\*\*|__[^_\n]+?__")
+MARKDOWN_HEADER = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
+"""A markdown header line (``# x`` .. ``###### x``)."""
+MARKDOWN_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
+"""An ordered or unordered list item."""
+MARKDOWN_BOLD = re.compile(r"\*\*[^*\n]+?\*\*|__[^_\n]+?__")
+"""A bold span (``**x**`` / ``__x__``)."""
 
 
 def style_counts(text: str) -> dict[str, int]:
@@ -48,9 +51,9 @@ def style_counts(text: str) -> dict[str, int]:
     prose = _CODE.sub("", text)
     return {
         "length": len(text.split()),
-        "headers": len(_HEADER.findall(prose)),
-        "lists": len(_LIST.findall(prose)),
-        "bold": len(_BOLD.findall(prose)),
+        "headers": len(MARKDOWN_HEADER.findall(prose)),
+        "lists": len(MARKDOWN_LIST.findall(prose)),
+        "bold": len(MARKDOWN_BOLD.findall(prose)),
     }
 
 

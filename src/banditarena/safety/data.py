@@ -19,13 +19,13 @@ both sides of a split: :func:`fold_of`.
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from banditarena.errors import DataError
 from banditarena.paths import data_dir
+from banditarena.text import iter_jsonl
 from banditarena.types import stable_hash
 
 XSTEST_MODELS = ("llama2new", "llama2orig", "mistralinstruct")
@@ -151,17 +151,13 @@ def hh_pairs(root: Path | None = None) -> list[HHPair]:
     path = _need((root or data_dir()) / "hh_rlhf" / "harmless-base-test.jsonl.gz")
     out = []
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as fh:
-            for i, line in enumerate(fh):
-                if not line.strip():
-                    continue
-                r = json.loads(line)
-                cc, cp, cf, creply = _split_dialogue(r["chosen"])
-                rc, _, _, rreply = _split_dialogue(r["rejected"])
-                if cc != rc or creply == rreply:
-                    continue  # not a comparable pair (a handful differ earlier in the dialogue or not at all)
-                out.append(HHPair(i, cc, cp, cf, creply, rreply))
-    except (OSError, json.JSONDecodeError, KeyError, ValueError) as exc:
+        for lineno, r in iter_jsonl(path):
+            cc, cp, cf, creply = _split_dialogue(r["chosen"])
+            rc, _, _, rreply = _split_dialogue(r["rejected"])
+            if cc != rc or creply == rreply:
+                continue  # not a comparable pair (a handful differ earlier in the dialogue or not at all)
+            out.append(HHPair(lineno - 1, cc, cp, cf, creply, rreply))
+    except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"{path}: unreadable HH-RLHF file ({exc})") from exc
     return out
 
