@@ -62,6 +62,9 @@ import numpy as np
 from banditarena.errors import JudgeError
 from banditarena.judges.base import Judge, JudgeRequest, ReferenceAnswers
 from banditarena.paths import write_text_atomic
+from banditarena.text import MARKDOWN_BOLD as _BOLD
+from banditarena.text import MARKDOWN_HEADER as _HEADER
+from banditarena.text import MARKDOWN_LIST as _LIST
 from banditarena.types import Judgment, stable_hash
 
 FEATURES_VERSION = "ref-features-1"
@@ -76,9 +79,6 @@ REBUILD_HINT = "banditarena judge train src/banditarena/recipes/judge-learned.ya
 
 _WORD = re.compile(r"\w+")
 _CODE_FENCE = re.compile(r"```")
-_HEADER = re.compile(r"^#{1,6}\s+\S", re.MULTILINE)
-_LIST = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S", re.MULTILINE)
-_BOLD = re.compile(r"\*\*[^*\n]+?\*\*|__[^_\n]+?__")
 _REFUSAL = re.compile(
     r"\b(?:I'?m sorry|I am sorry|I apologi[sz]e|as an AI|I cannot|I can'?t|I'?m (?:not |un)able|I am (?:not |un)able)\b",
     re.IGNORECASE,
