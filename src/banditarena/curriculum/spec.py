@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from banditarena.config import Model
 from banditarena.curriculum.items import (
     GENERATORS,
     Item,
@@ -49,11 +50,7 @@ from banditarena.types import stable_hash
 BUILTIN = ("arith", "gsm8k")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SkillSpec(_Model):
+class SkillSpec(Model):
     id: str
     name: str | None = None
     prereqs: list[str] = Field(default_factory=list)
@@ -68,18 +65,18 @@ class SkillSpec(_Model):
         return v
 
 
-class GeneratorSpec(_Model):
+class GeneratorSpec(Model):
     model_config = ConfigDict(extra="allow")
     kind: str
 
 
-class BankItem(_Model):
+class BankItem(Model):
     question: str
     answer: float
     solution: str | None = None
 
 
-class BankSpec(_Model):
+class BankSpec(Model):
     kind: Literal["gsm8k", "items", "jsonl"] = "items"
     path: str | None = None                    # gsm8k / jsonl file (data:REL, relative to the curriculum, abs)
     items: list[BankItem] | None = None        # inline items
@@ -90,7 +87,7 @@ class BankSpec(_Model):
     limit: int | None = Field(None, ge=1)      # keep at most this many (the first ones, stable)
 
 
-class ActivitySpec(_Model):
+class ActivitySpec(Model):
     id: str
     skill: str
     level: int = Field(1, ge=1)
@@ -107,7 +104,7 @@ class ActivitySpec(_Model):
         return self
 
 
-class CurriculumSpec(_Model):
+class CurriculumSpec(Model):
     name: str
     title: str | None = None
     grade: int = Field(3, ge=0, le=12)
