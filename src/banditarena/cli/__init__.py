@@ -6,7 +6,7 @@ group lives in its own module and registers itself on :data:`app`; importing thi
 
 from __future__ import annotations
 
-from banditarena.cli import arena, flywheel, judge, laser, safety, tutor  # noqa: F401  (register the commands)
+from banditarena.cli import arena, flywheel, judge, laser, safety, tutor, vote  # noqa: F401  (register the commands)
 from banditarena.cli.app import app
 
 __all__ = ["app", "main"]

@@ -58,6 +58,9 @@ def leaderboard_cmd(
     tag: str | None = typer.Option(None, help="Only battles of this recipe/iteration tag."),
     outcomes: str | None = typer.Option(None, help="auto | graded | winner: fit the judge's P(A beats B) (graded) "
                                         "or win/loss/tie (default: what the run's recipe said, else auto)."),
+    judge: str | None = typer.Option(None, "--judge", help="Only this judge's battles. 'human': the human votes' "
+                                     "leaderboard, then each AI judge's on the same battles (default: every AI "
+                                     "judge's battles, never the human votes)."),
 ) -> None:
     """Bradley-Terry leaderboard with 95% bootstrap CIs, rank and battle counts, and the style-controlled
     rating beside the raw one (answer length and markdown as covariates). Graded judges' battles are fitted
@@ -70,17 +73,35 @@ def leaderboard_cmd(
 
     parse_anchor(anchor)  # a bad anchor is one line, before the store is opened
     store = RunStore(run_dir, create=False)
-    lb = leaderboard_with_style(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor, outcomes=outcomes)
-    if as_json:
-        def plain(v: object) -> object:
-            v = v.item() if hasattr(v, "item") else v
-            return None if isinstance(v, float) and math.isnan(v) else v
 
-        rows = [{"model": m, "outcome_model": lb.attrs.get("outcome_model"),
-                 **{k: plain(v) for k, v in r.items()}} for m, r in lb.iterrows()]
-        typer.echo(json.dumps(rows, indent=2))
+    def plain(v: object) -> object:
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and math.isnan(v) else v
+
+    def rows_of(lb: object, **extra: object) -> list[dict[str, object]]:
+        return [{"model": m, **extra, "outcome_model": lb.attrs.get("outcome_model"),  # type: ignore[attr-defined]
+                 **{k: plain(v) for k, v in r.items()}} for m, r in lb.iterrows()]  # type: ignore[attr-defined]
+
+    if judge == "human":
+        from banditarena.votes.board import human_and_judges
+
+        boards = human_and_judges(store, bootstrap=bootstrap, seed=seed, anchor=anchor)
+        if as_json:
+            typer.echo(json.dumps([r for name, lb, note in boards for r in rows_of(lb, judge=name, battles_note=note)],
+                                  indent=2))
+            return
+        for name, lb, note in boards:
+            print_leaderboard(lb, title=("Human votes" if name == "human" else f"Judge {name}, on the same battles")
+                              + f" ({note})")
+        return
+    lb = leaderboard_with_style(store, tag=tag, bootstrap=bootstrap, seed=seed, anchor=anchor, outcomes=outcomes,
+                                judge=judge)
+    if as_json:
+        typer.echo(json.dumps(rows_of(lb), indent=2))
     else:
         print_leaderboard(lb)
+        if judge is None and store.vote_count():
+            typer.echo(f"({store.vote_count()} human votes not included: see --judge human)")
 
 
 @app.command()
@@ -92,9 +113,20 @@ def audit(
                                   "(judges the sampled battles again with names/gender/nationality/religion swapped)."),
     fairness_items: int = typer.Option(40, help="Battles sampled for the fairness audit."),
     seed: int = typer.Option(0, help="Seed of the fairness sample and injected attributes."),
+    against: str | None = typer.Option(None, "--against", help="'human': each AI judge's agreement with the human "
+                                       "votes on the same battles (95% CIs), and where they disagree most."),
 ) -> None:
     """Judge bias audit: position-flip rate, first-position win rate, length bias, invalid rate (+ fairness)."""
     from banditarena.report.run import run_audit
+
+    if against is not None:
+        from banditarena.cli.vote import print_agreement
+        from banditarena.errors import ConfigError
+
+        if against != "human":
+            raise ConfigError(f"--against: only 'human' is supported, got '{against}'")
+        print_agreement(run_dir, as_json=as_json, seed=seed)
+        return
 
     res = run_audit(run_dir)
     if fairness:

@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,11 +224,12 @@ class VoteService:
 
 
 
-def build_service(recipe: Any, run_dir: str | Path, secret: bytes, *, sampler: str = "variance",
+def build_service(recipe: Any, run_dir: str | Path, secret: bytes | Callable[[], bytes], *, sampler: str = "variance",
                   progress: bool = False, seed: int | None = None) -> VoteService:
     """A :class:`VoteService` for an arena recipe: its prompt pool and contestants; every answer generated (or
     replayed) through the arena's request cache and stored in ``run_dir`` before serving. Opens the run store
-    as the writer (one process at a time)."""
+    as the writer (one process at a time), after the recipe's prompts and contestants are checked; ``secret``
+    may be a function, called only then (so a bad recipe writes nothing)."""
     import asyncio
 
     from banditarena.arena.runner import Arena, ArenaResult, contestant_backends
@@ -268,7 +269,8 @@ def build_service(recipe: Any, run_dir: str | Path, secret: bytes, *, sampler: s
             answers = asyncio.run(gen())
         if store.get_meta("recipe_name") is None:
             store.set_meta("recipe_name", rec.name)
-        return VoteService(store, prompts, answers, secret, sampler=sampler, seed=seed)
+        key = secret() if callable(secret) else secret
+        return VoteService(store, prompts, answers, key, sampler=sampler, seed=seed)
     except BaseException:
         store.close()
         raise
