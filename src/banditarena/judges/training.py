@@ -33,8 +33,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from banditarena.config import Model as _Strict
 from banditarena.errors import DataError
 from banditarena.judges.labels import (
     ALPACA_EVAL,
@@ -58,10 +59,6 @@ DEFAULT_ALIASES: dict[str, list[str]] = {
     "Mistral-7B-Instruct-v0.2": ["mistralai/Mistral-7B-Instruct-v0.1"],
 }
 MODES = ("instruction", "model", "both")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class LabelsConfig(_Strict):
