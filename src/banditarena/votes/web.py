@@ -224,7 +224,8 @@ def _export(service: VoteService, fmt: str) -> str:
 
 def human_board(service: VoteService, cache: dict[str, Any], bootstrap: int) -> tuple[list[dict[str, Any]], str | None]:
     """Rows of the human leaderboard (refitted at most every 10 s, and only after new votes)."""
-    if cache["rows"] is not None and (cache["n"] == service.n_votes or time.monotonic() - cache["at"] < 10):
+    fresh = cache["n"] == service.n_votes or (bool(cache["rows"]) and time.monotonic() - cache["at"] < 10)
+    if cache["rows"] is not None and fresh:
         return cache["rows"], cache.get("error")
     import pandas as pd
 
