@@ -88,11 +88,12 @@ def import_cmd(
     from banditarena.errors import DataError
     from banditarena.prompts import load_pool
     from banditarena.store import RunStore
-    from banditarena.votes.fastchat import import_logs
+    from banditarena.votes.fastchat import import_logs, read_logs
 
     for p in logs:
         if not p.is_file():
             raise DataError(f"{p}: no such vote log")
+    records = read_logs(logs)
     models = pool = None
     if recipe is not None:
         rec = load_recipe(recipe)
@@ -101,7 +102,7 @@ def import_cmd(
     run_dir.mkdir(parents=True, exist_ok=True)
     key = _secret(run_dir)
     with RunStore(run_dir) as store:
-        report = import_logs(store, logs, key=key, models=models, pool=pool or ())
+        report = import_logs(store, logs, key=key, models=models, pool=pool or (), records=records)
     typer.echo(report.summary() + ("" if recipe else "; no --recipe: every model accepted"))
 
 

@@ -215,11 +215,19 @@ def _records(path: Path) -> Iterable[tuple[str, Any]]:
             yield f"{path.name}:{n}", ("conv", _Bad("malformed"))
 
 
+def read_logs(paths: Sequence[str | Path]) -> list[tuple[str, str, str, Any]]:
+    """Every record of the logs, ``(file name, where, format, record)``, read before anything is written: a
+    missing, unreadable or unparsable file is one :class:`DataError` line naming it."""
+    return [(Path(p).name, where, fmt, obj) for p in paths for where, (fmt, obj) in _records(Path(p))]
+
+
 def import_logs(store: RunStore, paths: Sequence[str | Path], *, key: bytes, models: Iterable[str] | None = None,
-                pool: Sequence[Prompt] = (), batch: int = 500) -> ImportReport:
+                pool: Sequence[Prompt] = (), batch: int = 500,
+                records: Sequence[tuple[str, str, str, Any]] | None = None) -> ImportReport:
     """Read FastChat vote logs into ``store`` (votes and their battles, judge ``human``).
 
     Args:
+        records: what :func:`read_logs` gave for ``paths`` (read again when None).
         key: the run's secret (voter pseudonyms are keyed hashes under it).
         models: the recipe's contestant names; a battle naming another model is skipped (None: any model).
         pool: the recipe's prompts (a log's prompt with the same user turns takes that prompt's id).
@@ -260,43 +268,42 @@ def import_logs(store: RunStore, paths: Sequence[str | Path], *, key: bytes, mod
             have[tuple(turns)] = k
         return k
 
-    for path in [Path(p) for p in paths]:
-        for where, (fmt, obj) in _records(path):
-            report.read += 1
-            try:
-                if isinstance(obj, _Bad):
-                    raise obj
-                b = _parse_conv_line(obj) if fmt == "conv" else _parse_clean_entry(obj)
-                texts = " ".join([*(b.users or []), *(t for side in (b.answers or ()) for t in side)]).lower()
-                if any(w in texts for w in words):
-                    raise _Bad("identity words")
-                if known is not None and not all(m in known for m in b.models):
-                    raise _Bad("model not in recipe")
-            except _Bad as bad:
-                report.skip(bad.reason, where)
-                continue
-            voter = voter_pseudonym(b.voter_raw, key)
-            ga = gb = None
-            if b.users is not None and b.answers is not None:
-                p = by_turns.get(tuple(b.users))
-                if p is None:
-                    p = Prompt("fastchat:" + stable_hash(b.users, 16), [{"role": "user", "content": u} for u in b.users],
-                               source="fastchat")
-                    prompts.setdefault(p.id, p)
-                pid = p.id
-                ga, gb = gen_key(b.models[0], pid, b.answers[0]), gen_key(b.models[1], pid, b.answers[1])
-            else:
-                report.no_conversation += 1
-                pid = "fastchat-question:" + str(b.conv[0] or stable_hash([b.tstamp, b.voter_raw], 16))
-                prompts.setdefault(pid, Prompt(pid, [], source="fastchat"))
-            vid = "h_" + stable_hash({"c": list(b.conv), "t": b.tstamp, "v": voter, "m": list(b.models),
-                                      "p": pid}, 24)
-            pending.append(vote_row(vote_id=vid, voter=voter, tstamp=b.tstamp, type_=b.type_, prompt_id=pid,
-                                    model_a=b.models[0], model_b=b.models[1], gen_a=ga, gen_b=gb, conv_a=b.conv[0],
-                                    conv_b=b.conv[1], source=f"import:{path.name}", meta=b.meta))
-            where_of.append(where)
-            if len(pending) >= batch:
-                flush()
+    for name, where, fmt, obj in (read_logs(paths) if records is None else records):
+        report.read += 1
+        try:
+            if isinstance(obj, _Bad):
+                raise obj
+            b = _parse_conv_line(obj) if fmt == "conv" else _parse_clean_entry(obj)
+            texts = " ".join([*(b.users or []), *(t for side in (b.answers or ()) for t in side)]).lower()
+            if any(w in texts for w in words):
+                raise _Bad("identity words")
+            if known is not None and not all(m in known for m in b.models):
+                raise _Bad("model not in recipe")
+        except _Bad as bad:
+            report.skip(bad.reason, where)
+            continue
+        voter = voter_pseudonym(b.voter_raw, key)
+        ga = gb = None
+        if b.users is not None and b.answers is not None:
+            p = by_turns.get(tuple(b.users))
+            if p is None:
+                p = Prompt("fastchat:" + stable_hash(b.users, 16), [{"role": "user", "content": u} for u in b.users],
+                           source="fastchat")
+                prompts.setdefault(p.id, p)
+            pid = p.id
+            ga, gb = gen_key(b.models[0], pid, b.answers[0]), gen_key(b.models[1], pid, b.answers[1])
+        else:
+            report.no_conversation += 1
+            pid = "fastchat-question:" + str(b.conv[0] or stable_hash([b.tstamp, b.voter_raw], 16))
+            prompts.setdefault(pid, Prompt(pid, [], source="fastchat"))
+        vid = "h_" + stable_hash({"c": list(b.conv), "t": b.tstamp, "v": voter, "m": list(b.models),
+                                  "p": pid}, 24)
+        pending.append(vote_row(vote_id=vid, voter=voter, tstamp=b.tstamp, type_=b.type_, prompt_id=pid,
+                                model_a=b.models[0], model_b=b.models[1], gen_a=ga, gen_b=gb, conv_a=b.conv[0],
+                                conv_b=b.conv[1], source=f"import:{name}", meta=b.meta))
+        where_of.append(where)
+        if len(pending) >= batch:
+            flush()
     flush()
     return report
 
