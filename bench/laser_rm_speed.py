@@ -28,10 +28,10 @@ def main() -> None:
     ap.add_argument("--answers", type=int, default=32)
     ap.add_argument("--transformers", action="store_true")
     args = ap.parse_args()
-    from banditarena.judges.gguf_rm import GGUFLikelihoodRM, gguf_path
-    from banditarena.judges.partial_credit import PartialCreditRM
-    from banditarena.judges.reward_models import ReferenceSimilarityRM
     from banditarena.laser.data import arithmetic_problems
+    from banditarena.rewards.gguf import GGUFLikelihoodRM, gguf_path
+    from banditarena.rewards.partial_credit import PartialCreditRM
+    from banditarena.rewards.reward_models import ReferenceSimilarityRM
 
     probs = arithmetic_problems(args.answers // 4, seed=11)
     answers = []

@@ -88,8 +88,8 @@ def _from_runs(runs: Path, run: Path, threads: int) -> dict:
 
 def _real_rms(s: dict, labels: list, scores: dict) -> None:
     """Mean ranking agreement with the verifier of each real RM (and Gemma 3 270M) per category."""
-    from banditarena.judges.gguf_rm import GGUFLikelihoodRM
     from banditarena.laser.rewards import ranking_agreement
+    from banditarena.rewards.gguf import GGUFLikelihoodRM
 
     inf = [i for i, y in enumerate(labels) if np.nanmin(y) == 0 and np.nanmax(y) == 1]
     gem = GGUFLikelihoodRM("gemma3-270m", name="gemma").score_batch([s["messages"][i] for i in inf],
@@ -121,8 +121,6 @@ def main() -> None:
     ap.add_argument("--contexts", nargs="+", default=["policy", "text"], choices=["policy", "text"])
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from banditarena.judges.partial_credit import PartialCreditRM
-    from banditarena.judges.reward_models import ReferenceSimilarityRM, VerifierRM
     from banditarena.laser.rewards import verifier_labels
     from banditarena.laser.routing import (
         METHODS,
@@ -131,6 +129,8 @@ def main() -> None:
         specialist_agreement,
         text_contexts,
     )
+    from banditarena.rewards.partial_credit import PartialCreditRM
+    from banditarena.rewards.reward_models import ReferenceSimilarityRM, VerifierRM
 
     run = Path(args.run_dir)
     s = _from_runs(Path(args.from_runs), run, args.threads) if args.from_runs else _samples(run, args.problems,
@@ -139,7 +139,7 @@ def main() -> None:
     rms = {"partial": PartialCreditRM(), "refsim": ReferenceSimilarityRM("numbers"), "verifier": VerifierRM()}
     scores = {k: rm.score_batch(s["messages"], s["answers"], s["references"]) for k, rm in rms.items()}
     if args.real_rms:  # the learned judges as pointwise RMs too (kind: learned), with their scoring time
-        from banditarena.judges.reward_models import LearnedJudgeRM
+        from banditarena.rewards.reward_models import LearnedJudgeRM
 
         n_answers = sum(len(a) for a in s["answers"])
         for key, art in (("learned", "default"), ("learned_fast", "judge-learned-fast")):

@@ -86,8 +86,8 @@ def datasketch_dedup(texts: list[str], threshold: float, num_perm: int) -> set[i
 
 def rubric_section(n: int) -> None:
     """Difficulty rubric judged by the embedded default SmolLM2-135M-Instruct: parse rate and speed."""
-    from banditarena.judges import RubricScorer
     from banditarena.models.local import LocalBackend
+    from banditarena.prompts import RubricScorer
     from banditarena.types import Strategy
 
     pool = load_prompts("vicuna_bench")[: n // 2] + load_prompts("arena_hard")[: n - n // 2]

@@ -88,7 +88,7 @@ def test_battles_reads_only_the_columns_asked_for(tmp_path):
 
 
 def test_state_entries_can_be_deleted_through_the_fairness_cache(tmp_path):
-    from banditarena.judges.fairness import StateCache
+    from banditarena.audits.fairness import StateCache
 
     s = RunStore(tmp_path / "run")
     cache = StateCache(s)

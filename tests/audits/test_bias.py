@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from banditarena.judges import bias_audit, bias_audit_table, combine
+from banditarena.audits import bias_audit, bias_audit_table
+from banditarena.judges import combine
 from banditarena.ratings.stats import logistic_fit, wilson_interval
 from banditarena.types import Generation, Judgment
 

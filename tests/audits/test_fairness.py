@@ -8,14 +8,14 @@ from collections.abc import Callable
 
 import pytest
 
-from banditarena.judges import Judge, JudgeRequest, ReferenceSimilarityJudge
-from banditarena.judges.fairness import (
+from banditarena.audits.fairness import (
     ATTRIBUTES,
     counterfactuals,
     fairness_audit,
     self_preference,
     swap_terms,
 )
+from banditarena.judges import Judge, JudgeRequest, ReferenceSimilarityJudge
 from banditarena.prompts.embed import HashEmbedder
 from banditarena.types import Generation, Judgment, Prompt
 from tests.support.openai_server import FakeOpenAIServer
@@ -148,8 +148,8 @@ def test_fairness_audit_on_the_demo_judge_cli_and_report(tmp_path):
 
 
 def test_fairness_audit_on_an_llm_judge(tmp_path):
-    from banditarena.arena.fairness import run_fairness_audit
     from banditarena.arena.service import run_battles
+    from banditarena.audits.run_fairness import run_fairness_audit
     from banditarena.config import load_recipe
 
     with FakeOpenAIServer() as srv:

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from banditarena.errors import ConfigError, ModelError
-from banditarena.judges.partial_credit import PartialCreditRM, credit_parts, equations
-from banditarena.judges.reward_models import VerifierRM
 from banditarena.laser import load_recipe, run_laser
 from banditarena.laser.data import arithmetic_problems
 from banditarena.laser.recipe import RewardModelSpec
 from banditarena.laser.rm_registry import RM_KINDS, PointwiseRM, build_reward_model, register_rm_kind
+from banditarena.rewards.partial_credit import PartialCreditRM, credit_parts, equations
+from banditarena.rewards.reward_models import VerifierRM
 from tests.laser.conftest import tiny_recipe
 
 Q = "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many?"
@@ -67,7 +67,7 @@ def test_registry_adds_a_kind_with_one_adapter(tmp_path: Path) -> None:
 
 def test_missing_gguf_package_or_file_is_one_line_with_the_fix(tiny_llama: Path, tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    from banditarena.judges import gguf_rm
+    from banditarena.rewards import gguf as gguf_rm
 
     monkeypatch.setitem(gguf_rm.GGUF_PACKAGES, "ghost-270m", ("ghost-270m-gguf", "ghost_270m_gguf_pkg"))
     rec = tiny_recipe(tiny_llama, reward_models=[{"name": "ghost", "kind": "gguf", "model": "ghost-270m"}])

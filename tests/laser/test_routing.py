@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from banditarena.judges.partial_credit import PartialCreditRM
-from banditarena.judges.reward_models import ReferenceSimilarityRM, VerifierRM
 from banditarena.laser.data import arithmetic_problems
 from banditarena.laser.rewards import ranking_agreement, verifier_labels
 from banditarena.laser.routing import RoutingData, run_routing, specialist_agreement, text_contexts
+from banditarena.rewards.partial_credit import PartialCreditRM
+from banditarena.rewards.reward_models import ReferenceSimilarityRM, VerifierRM
 
 
 def _answers(p, rng) -> list[str]:

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from banditarena.errors import ConfigError, DataError
-from banditarena.judges import RubricScorer
 from banditarena.models.base import Backend, ChatRequest
 from banditarena.prompts import (
     DifficultyScores,
     HashEmbedder,
     MarginScorer,
+    RubricScorer,
     build_testset,
     decontaminate,
     load_prompts,

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from banditarena.errors import ConfigError, ModelError
-from banditarena.judges.reward_models import (
+from banditarena.models.base import Backend
+from banditarena.rewards.reward_models import (
     CorruptedRM,
     LikelihoodRM,
     LLMJudgeRM,
@@ -18,7 +19,6 @@ from banditarena.judges.reward_models import (
     SequenceClassifierRM,
     VerifierRM,
 )
-from banditarena.models.base import Backend
 from banditarena.text import parse_rating
 from banditarena.types import Completion
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from banditarena.judges.audit import judgments_frame, wilson_interval
+from banditarena.audits.bias import judgments_frame, wilson_interval
 from banditarena.judges.base import Judge, JudgeRequest
 from banditarena.types import Generation, Judgment, Prompt, stable_hash
 

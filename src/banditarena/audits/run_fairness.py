@@ -2,7 +2,7 @@
 
 ``banditarena audit RUN_DIR --fairness`` rebuilds the run's judge from its ``config.yaml``, takes a seeded
 sample of the run's judged battles, judges each with its demographic counterfactuals
-(:mod:`banditarena.judges.fairness`) and stores every judgment in the run store (``state`` table, keys
+(:mod:`banditarena.audits.fairness`) and stores every judgment in the run store (``state`` table, keys
 ``fairness:<judge cache key>``), so a rerun pays only for what is missing. The summary is stored too
 (``fairness:summary:<judge>``) and shown by ``banditarena report``.
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from banditarena.audits.fairness import ATTRIBUTES, StateCache, fairness_audit, self_preference
 from banditarena.errors import ConfigError, DataError
 from banditarena.judges.base import Judge, JudgeRequest
-from banditarena.judges.fairness import ATTRIBUTES, StateCache, fairness_audit, self_preference
 from banditarena.store import RunStore
 from banditarena.types import Generation
 
@@ -93,7 +93,7 @@ def stored_fairness(store: RunStore) -> list[dict[str, Any]]:
 
 def fairness_section(store: RunStore) -> tuple[str, Any, list[Any]] | None:
     """The report section (heading, table, figures) for the stored fairness audits; None when there is none."""
-    from banditarena.judges.fairness import fairness_table
+    from banditarena.audits.fairness import fairness_table
 
     res = stored_fairness(store)
     if not res:

@@ -143,8 +143,8 @@ def print_fairness(run_dir: Path, n_items: int, seed: int, *, quiet: bool = Fals
     """Run (or resume) the fairness audit of a run's judge and print its table (used by ``audit --fairness``)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from banditarena.arena.fairness import run_fairness_audit
-    from banditarena.judges.fairness import fairness_table
+    from banditarena.audits.fairness import fairness_table
+    from banditarena.audits.run_fairness import run_fairness_audit
 
     with Progress(TextColumn("fairness audit"), BarColumn(), MofNCompleteColumn(), disable=quiet,
                   transient=True) as prog:

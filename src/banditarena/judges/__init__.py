@@ -10,10 +10,11 @@
   ``banditarena judge train``; ``make_judge("cascade", cheap=..., expensive=..., threshold=...)`` - the
   cheap-first cascade (:mod:`banditarena.judges.cascade`).
 * :func:`combine` - two orders -> one :class:`~banditarena.types.Battle`.
-* :func:`bias_audit` - position/length/self-preference bias and invalid rate per judge.
 * :func:`make_judge` - build a judge from a recipe's ``kind`` and options.
 
-Importing this package loads no model library.
+Importing this package loads no model library. Bias and fairness audits of judges live in
+:mod:`banditarena.audits`, pointwise reward models in :mod:`banditarena.rewards`, the prompt-difficulty rubric in
+:mod:`banditarena.prompts.difficulty`.
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from banditarena.errors import JudgeError
-from banditarena.judges.audit import bias_audit, bias_audit_table, judgments_frame
 from banditarena.judges.base import Judge, JudgeRequest
 from banditarena.judges.combine import VERDICT_MARGIN, combine
-from banditarena.judges.difficulty import DEFAULT_RUBRIC, RubricScorer
 from banditarena.judges.llm import DEFAULT_JUDGE_STRATEGY, RETRYABLE_PREFIX, PairwiseLLMJudge, is_retryable
 from banditarena.judges.parsing import ParsedJudgment, parse_judgment
 from banditarena.judges.reference import ReferenceSimilarityJudge, VerifierJudge
@@ -140,7 +139,6 @@ def judge_from_config(cfg: JudgeConfig, base_dir: Path | None = None) -> Judge:
 
 __all__ = [
     "DEFAULT_JUDGE_STRATEGY",
-    "DEFAULT_RUBRIC",
     "RETRYABLE_PREFIX",
     "VERDICT_MARGIN",
     "Judge",
@@ -148,15 +146,11 @@ __all__ = [
     "PairwiseLLMJudge",
     "ParsedJudgment",
     "ReferenceSimilarityJudge",
-    "RubricScorer",
     "VerifierJudge",
-    "bias_audit",
-    "bias_audit_table",
     "combine",
     "is_retryable",
     "judge_from_config",
     "judge_kinds",
-    "judgments_frame",
     "make_judge",
     "parse_judgment",
     "register_judge",

@@ -33,7 +33,6 @@ from typing import Any
 import numpy as np
 
 from banditarena.errors import ConfigError, StoreError
-from banditarena.judges.reward_models import BaseRewardModel
 from banditarena.laser.pairs import PairStats, agreement_pairs, ensemble_scores, form_pairs
 from banditarena.laser.policy import Policy
 from banditarena.laser.recipe import DEV_REWARDS, LaserRecipe
@@ -48,6 +47,7 @@ from banditarena.laser.rewards import (
 )
 from banditarena.laser.selection import CategoryRouter, Choice, RMSelector, make_selector
 from banditarena.paths import write_text_atomic
+from banditarena.rewards.reward_models import BaseRewardModel
 from banditarena.seeds import child_seed
 from banditarena.types import Prompt
 

@@ -84,7 +84,7 @@ def dpo_nll_loss(pol: np.ndarray, ref: np.ndarray, beta: float, nll_alpha: float
 
 def pair_logps(model: Any, tokenizer: Any, rows: list[dict[str, Any]], max_length: int) -> np.ndarray:
     """(rows, 4): summed log-prob and token count of chosen, then of rejected, under ``model``."""
-    from banditarena.judges.reward_models import LikelihoodRM
+    from banditarena.rewards.reward_models import LikelihoodRM
 
     rm = LikelihoodRM(model, tokenizer=tokenizer, max_length=max_length, name="policy")
     out = np.zeros((len(rows), 4))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from banditarena.errors import ConfigError
-from banditarena.judges.reward_models import BaseRewardModel
+from banditarena.rewards.reward_models import BaseRewardModel
 
 if TYPE_CHECKING:
     from banditarena.laser.recipe import RewardModelSpec
@@ -40,14 +40,14 @@ class PointwiseRM(BaseRewardModel):
         self.fn = fn
 
     def _score_batch(self, prompts, answers, references):
-        from banditarena.judges.reward_models import as_messages
+        from banditarena.rewards.reward_models import as_messages
 
         return [np.array([float(self.fn(as_messages(p), a)) for a in ans], dtype=float)
                 for p, ans in zip(prompts, answers)]
 
 
 def _likelihood(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.reward_models import LikelihoodRM
+    from banditarena.rewards.reward_models import LikelihoodRM
 
     key = ("causal", spec.model)
     if key not in shared:
@@ -58,39 +58,39 @@ def _likelihood(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardMode
 
 
 def _gguf(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.gguf_rm import GGUFLikelihoodRM
+    from banditarena.rewards.gguf import GGUFLikelihoodRM
 
     return GGUFLikelihoodRM(str(spec.model or "gemma3-270m"), name=spec.name, system_prompt=spec.system_prompt,
                             context_template=spec.context_template, threads=spec.threads).load()
 
 
 def _classifier(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.reward_models import SequenceClassifierRM
+    from banditarena.rewards.reward_models import SequenceClassifierRM
 
     return SequenceClassifierRM(str(spec.model), name=spec.name).load()
 
 
 def _verifier(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.reward_models import VerifierRM
+    from banditarena.rewards.reward_models import VerifierRM
 
     return VerifierRM(name=spec.name)
 
 
 def _partial(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.partial_credit import PartialCreditRM
+    from banditarena.rewards.partial_credit import PartialCreditRM
 
     return PartialCreditRM(name=spec.name)
 
 
 def _refsim(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.reward_models import ReferenceSimilarityRM
+    from banditarena.rewards.reward_models import ReferenceSimilarityRM
 
     return ReferenceSimilarityRM(spec.method, name=spec.name)
 
 
 def _learned(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
     from banditarena.errors import JudgeError
-    from banditarena.judges.reward_models import LearnedJudgeRM
+    from banditarena.rewards.reward_models import LearnedJudgeRM
 
     try:  # model: the artifact (default, judge-learned-fast, PATH)
         return LearnedJudgeRM(spec.model, name=spec.name)
@@ -99,8 +99,8 @@ def _learned(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
 
 
 def _llm_judge(spec: RewardModelSpec, shared: dict[Any, Any]) -> BaseRewardModel:
-    from banditarena.judges.reward_models import LLMJudgeRM
     from banditarena.models import backend_from_config
+    from banditarena.rewards.reward_models import LLMJudgeRM
 
     assert spec.endpoint is not None  # required by the registry
     return LLMJudgeRM(backend_from_config(spec.endpoint), name=spec.name)
@@ -118,7 +118,7 @@ register_rm_kind("learned", _learned)
 
 def build_reward_model(spec: RewardModelSpec, *, shared: dict[Any, Any] | None = None) -> BaseRewardModel:
     """A reward model from its recipe entry (wrappers: noise, then corruption)."""
-    from banditarena.judges.reward_models import CorruptedRM, NoisyRM
+    from banditarena.rewards.reward_models import CorruptedRM, NoisyRM
 
     if spec.kind not in RM_KINDS:
         raise ConfigError(f"reward model '{spec.name}': unknown kind '{spec.kind}' (known: {', '.join(RM_KINDS)})")

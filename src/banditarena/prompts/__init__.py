@@ -5,6 +5,7 @@ Light to import: sentence-transformers, scikit-learn and pandas load only inside
 
 from banditarena.prompts.cluster import ClusterResult, assign_clusters, kmeans
 from banditarena.prompts.dedup import DedupResult, MinHasher, dedup_prompts, lsh_params, near_duplicate_pairs
+from banditarena.prompts.difficulty import DEFAULT_RUBRIC, RubricScorer  # after testset: it scores for it
 from banditarena.prompts.embed import (
     Embedder,
     HashEmbedder,
@@ -39,6 +40,7 @@ from banditarena.prompts.testset import (
 )
 
 __all__ = [
+    "DEFAULT_RUBRIC",
     "NAMED_SETS",
     "ClusterResult",
     "Contaminated",
@@ -51,6 +53,7 @@ __all__ = [
     "LoadResult",
     "MarginScorer",
     "MinHasher",
+    "RubricScorer",
     "StaticEmbedder",
     "TestSet",
     "TextEncoder",

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def run_audit(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     """Bias audit of every judge in a run: position flips, first-position win rate, length bias, invalid rate."""
-    from banditarena.judges import bias_audit
+    from banditarena.audits import bias_audit
 
     store = RunStore(run_dir, create=False)
     judgments = store.judgments()
@@ -71,7 +71,7 @@ def write_run_report(run_dir: str | Path, *, bootstrap: int = 100, seed: int = 0
         "unresolved failures": counts["unresolved_failures"],
         "bootstrap rounds": bootstrap,
     }
-    from banditarena.arena.fairness import fairness_section
+    from banditarena.audits.run_fairness import fairness_section
 
     fair = fairness_section(store)
     if fair is not None:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from banditarena.errors import ModelError
-from banditarena.judges.reward_models import BaseRewardModel, as_messages
+from banditarena.rewards.reward_models import BaseRewardModel, as_messages
 
 __all__ = ["GGUF_PACKAGES", "GGUFLikelihoodRM", "gguf_path"]
 

@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from banditarena.judges.reward_models import BaseRewardModel
+from banditarena.rewards.reward_models import BaseRewardModel
 from banditarena.text import is_correct
 
 __all__ = ["PartialCreditRM", "credit_parts", "equations"]
