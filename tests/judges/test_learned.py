@@ -329,3 +329,49 @@ def test_orthogonal_cross_validation_fits_the_orthogonaliser_on_the_folds_traini
     X_all = f.transform(labels.instruction, labels.answer, labels.reference)
     art.ortho = Orthogonaliser.fit(X_all, rec.features.spec())  # leaks the held-out rows' features
     assert not np.allclose(art.proba(X), got, atol=1e-6)
+
+
+GATED = RECIPE.replace("features: {blocks: [overlap, coverage, length, markdown, refusal], controlled: [length]}",
+                       "features: {blocks: [overlap, coverage, length, markdown, refusal, cosine], "
+                       "embedder: 'static:all-MiniLM-L6-v2', controlled: [length], orthogonal: true}\n"
+                       "gate: {negatives: 1.0}")
+
+
+def test_the_relevance_gate_sinks_junk_and_off_topic_answers_and_round_trips(tmp_path: Path) -> None:
+    """The gate is fitted without judge labels (real answers against answers to another instruction); it
+    keeps an on-topic answer's score and sinks a junk string or an answer to another question, which the
+    ungated head alone scores like a real answer; the artifact round-trips with its gate."""
+    import dataclasses
+
+    from banditarena.judges.learned import RelevanceGate
+
+    (tmp_path / "judge.yaml").write_text(GATED)
+    res = train(load_train_recipe(tmp_path / "judge.yaml"), progress=False)
+    art = res.artifact
+    assert isinstance(art.gate, RelevanceGate) and res.artifact.manifest["gate"] == {"blocks": list(art.gate.blocks)}
+    assert res.artifact.manifest["settings"]["gate"]["negatives"] == 1.0
+    back = load_artifact(tmp_path / "artifact" / "tiny")
+    assert back.gate is not None and back.digest == art.digest
+    q = "Explain how photosynthesis turns light into chemical energy in plants."
+    r = ("Photosynthesis happens in the chloroplasts of plant cells. Chlorophyll absorbs light energy, which "
+         "splits water into oxygen, protons and electrons; the energy is stored as ATP and NADPH, and the "
+         "Calvin cycle then uses them to fix carbon dioxide into glucose.")
+    on = ("In photosynthesis, chlorophyll in the chloroplasts absorbs light. That energy splits water, "
+          "releasing oxygen, and makes ATP and NADPH, which the Calvin cycle uses to turn carbon dioxide into sugar.")
+    junk = " } } } verify }:param } withObject }pressive } browsInput sett(query176 }summer }findById } } " * 6
+    other = ("The French Revolution began in 1789 with the storming of the Bastille and ended the monarchy, "
+             "leading to the rise of Napoleon Bonaparte and the spread of revolutionary ideas across Europe.")
+    X = Featurizer(back.spec).transform([q] * 3, [on, junk, other], [r] * 3)
+    g = back.gate.proba(back.spec, X)
+    assert g[0] > 0.8 and g[1] < 0.2 and g[2] < 0.2
+    ungated = dataclasses.replace(back, gate=None).proba(X)
+    assert np.allclose(back.proba(X), ungated * g)
+    assert back.proba(X)[0] > 5 * max(back.proba(X)[1:])
+    # a gate needs the blocks it reads: one line naming the field, exit 2, nothing written
+    (tmp_path / "bad.yaml").write_text(GATED.replace("refusal, cosine]", "refusal]").replace(
+        "embedder: 'static:all-MiniLM-L6-v2', ", "").replace("output: artifact/tiny", "output: artifact/bad"))
+    out = subprocess.run([sys.executable, "-m", "banditarena.cli", "judge", "train", str(tmp_path / "bad.yaml"),
+                          "--no-progress"], capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    assert out.returncode == 2 and "gate.negatives" in out.stderr and "cosine" in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and not (tmp_path / "artifact" / "bad.npz").exists()
+

@@ -406,6 +406,80 @@ def fit_judge(spec: FeatureSpec, X: np.ndarray, y: np.ndarray, sources: Sequence
     return JudgeArtifact(spec, head, dict(manifest or {}), ortho=ortho)
 
 
+GATE_BLOCKS: tuple[str, ...] = ("overlap", "coverage", "cosine")
+"""What the relevance gate reads: how much of the instruction and the reference an answer covers, not its
+length or style (so a short on-topic answer is not gated)."""
+
+
+@dataclass
+class RelevanceGate:
+    """``P(the answer addresses its instruction)``: a logistic model on the :data:`GATE_BLOCKS` columns of the
+    raw feature matrix, trained self-supervised (no judge labels): real answers against answers to another
+    instruction. Scoring multiplies the head's ``P(beats the reference)`` by it, because an answer that does
+    not address the instruction never beats one that does, however fluent or long (a junk string, a
+    prompt injection, an answer to another question)."""
+
+    blocks: tuple[str, ...]
+    head: LinearHead
+
+    def proba(self, spec: FeatureSpec, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        return self.head.proba(X[:, _block_columns(spec, X.shape[1], self.blocks)])
+
+
+def _block_columns(spec: FeatureSpec, total: int, blocks: Sequence[str]) -> np.ndarray:
+    cols = spec.columns(total)
+    return np.concatenate([cols[b] for b in blocks])
+
+
+def fit_gate(spec: FeatureSpec, X_on: np.ndarray, X_off: np.ndarray, *, l2: float = 1.0) -> RelevanceGate:
+    """Fit the :class:`RelevanceGate` on raw feature rows of real answers (``X_on``) and of answers to
+    another instruction (``X_off``), the two classes weighed equally. Deterministic."""
+    missing = [b for b in GATE_BLOCKS if b not in spec.blocks]
+    if missing:
+        raise JudgeError(f"the relevance gate needs the feature block '{missing[0]}' (features.blocks)")
+    if not len(X_on) or not len(X_off):
+        raise JudgeError("the relevance gate needs real and off-topic rows to fit")
+    cols = _block_columns(spec, np.asarray(X_on).shape[1], GATE_BLOCKS)
+    X = np.vstack([np.asarray(X_on, dtype=np.float64)[:, cols], np.asarray(X_off, dtype=np.float64)[:, cols]])
+    y = np.r_[np.ones(len(X_on)), np.zeros(len(X_off))]
+    w = np.r_[np.full(len(X_on), 0.5 / len(X_on)), np.full(len(X_off), 0.5 / len(X_off))]
+    return RelevanceGate(GATE_BLOCKS, _weighted_logistic(X, y, w, l2=l2))
+
+
+def _weighted_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float) -> LinearHead:
+    """Row-weighted logistic regression (standardised features, one intercept): Newton's method with step
+    halving, as :func:`fit_head`."""
+    n, d = X.shape
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    A = np.c_[(X - mean) / scale, np.ones(n)]
+    w = w / w.sum()
+    lam = np.r_[np.full(d, float(l2) / n), 1e-10]
+
+    def loss(theta: np.ndarray) -> float:
+        z = A @ theta
+        return float((w * (np.logaddexp(0.0, z) - y * z)).sum() + 0.5 * (lam * theta * theta).sum())
+
+    theta = np.zeros(d + 1)
+    f = loss(theta)
+    for _ in range(100):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (A @ theta)))
+        g = A.T @ (w * (p - y)) + lam * theta
+        H = (A * (w * p * (1.0 - p))[:, None]).T @ A + np.diag(lam)
+        step = np.linalg.lstsq(H, g, rcond=None)[0]
+        t = 1.0
+        for _ in range(40):
+            f_new = loss(theta - t * step)
+            if f_new <= f + 1e-15:
+                break
+            t *= 0.5
+        theta, f = theta - t * step, min(f, f_new)
+        if np.abs(t * step).max() < 1e-9:
+            break
+    return LinearHead(mean, scale, theta[:d], {"gate": float(theta[d])}, "gate")
+
+
 # ---------------------------------------------------------------------------------------------- artifacts
 
 
@@ -418,6 +492,7 @@ class JudgeArtifact:
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
     ortho: Orthogonaliser | None = None  # present exactly when ``spec.orthogonal``
+    gate: RelevanceGate | None = None  # P(on topic), multiplied into the score (recipe ``gate``)
 
     def arrays(self) -> dict[str, np.ndarray]:
         sources = sorted(self.head.intercepts)
@@ -425,14 +500,20 @@ class JudgeArtifact:
                "intercepts": np.array([self.head.intercepts[s] for s in sources])}
         if self.ortho is not None:
             out["ortho"] = self.ortho.coef
+        if self.gate is not None:
+            g = self.gate.head
+            out |= {"gate_mean": g.mean, "gate_scale": g.scale, "gate_coef": g.coef,
+                    "gate_intercept": np.array([g.intercepts["gate"]])}
         return out
 
     def proba(self, X: np.ndarray) -> np.ndarray:
         """``P(answer beats the reference)`` from a raw feature matrix (``Featurizer.transform`` without
         control): orthogonalised (when the spec says so), controlled blocks neutralised, then the head."""
+        gate = self.gate.proba(self.spec, X) if self.gate is not None else None
         if self.ortho is not None:
             X = self.ortho.apply(X)
-        return self.head.proba(self.spec.neutralise(X))
+        p = self.head.proba(self.spec.neutralise(X))
+        return p if gate is None else p * gate
 
     @property
     def digest(self) -> str:
@@ -502,6 +583,7 @@ def save_artifact(art: JudgeArtifact, path: str | Path) -> tuple[Path, Path]:
         "sources": sorted(art.head.intercepts),
         "primary_source": art.head.primary,
         "dim": int(art.head.coef.shape[0]),
+        **({"gate": {"blocks": list(art.gate.blocks)}} if art.gate is not None else {}),
         "digest": art.digest,
         "npz_sha256": hashlib.sha256(npz.read_bytes()).hexdigest(),
     }
@@ -529,6 +611,10 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
             arrays = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean", "scale", "coef", "intercepts")}
             if spec.orthogonal:
                 arrays["ortho"] = np.asarray(z["ortho"], dtype=np.float64)
+            gate_blocks = tuple(manifest["gate"]["blocks"]) if "gate" in manifest else None
+            if gate_blocks is not None:
+                arrays |= {k: np.asarray(z[k], dtype=np.float64)
+                           for k in ("gate_mean", "gate_scale", "gate_coef", "gate_intercept")}
         sources = list(manifest["sources"])
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise JudgeError(f"{js}: not a usable learned-judge artifact ({type(exc).__name__}: {exc}); "
@@ -556,7 +642,15 @@ def load_artifact(path: str | Path | None = None, *, expect_blocks: Sequence[str
     head = LinearHead(arrays["mean"], arrays["scale"], arrays["coef"],
                       {s: float(v) for s, v in zip(sources, arrays["intercepts"])},
                       str(manifest.get("primary_source", sources[0])))
-    art = JudgeArtifact(spec, head, manifest, prefix, ortho)
+    gate = None
+    if gate_blocks is not None:
+        gd = len(_block_columns(spec, d, gate_blocks)) if set(gate_blocks) <= set(spec.blocks) else -1
+        if not (arrays["gate_coef"].shape == arrays["gate_mean"].shape == arrays["gate_scale"].shape == (gd,)
+                and arrays["gate_intercept"].shape == (1,)):
+            raise JudgeError(f"{npz}: gate arrays do not match the manifest; rebuild it with `{rebuild}`")
+        gate = RelevanceGate(gate_blocks, LinearHead(arrays["gate_mean"], arrays["gate_scale"], arrays["gate_coef"],
+                                                     {"gate": float(arrays["gate_intercept"][0])}, "gate"))
+    art = JudgeArtifact(spec, head, manifest, prefix, ortho, gate)
     if manifest.get("digest") and manifest["digest"] != art.digest:
         raise JudgeError(f"{npz}: arrays do not match the manifest's digest (edited?); rebuild it with `{rebuild}`")
     return art

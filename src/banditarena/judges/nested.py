@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from banditarena.errors import DataError
-from banditarena.judges.learned import Featurizer, JudgeArtifact, fit_judge
+from banditarena.judges.learned import Featurizer, JudgeArtifact, fit_gate, fit_judge
 from banditarena.judges.training import (
     ALPACA_EVAL,
     ArenaData,
@@ -50,10 +50,13 @@ from banditarena.judges.training import (
     _fold_of,
     arena_elo,
     arena_metrics,
+    gate_pairs,
+    gate_rows,
     label_metrics,
     load_arena_data,
     load_labels,
     load_train_recipe,
+    offtopic_negatives,
     style_controlled_leaderboard,
 )
 
@@ -103,6 +106,11 @@ class Prepared:
     lab_fold: np.ndarray
     featurizer: Featurizer
     extra: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)  # adversarial: (X, answers)
+    # the relevance gate's off-topic rows (recipe ``gate.negatives``): features, and the label row each is
+    # drawn from (held out with it); ``gate_on``: the real AlpacaEval label rows (the gate's positives)
+    X_gate: np.ndarray | None = None
+    gate_from: np.ndarray | None = None
+    gate_on: np.ndarray | None = None
 
     def excluded(self, models: Sequence[str]) -> np.ndarray:
         """Label rows of these models and of their aliases (recipe aliases and :data:`TWIN_ALIASES`)."""
@@ -125,7 +133,12 @@ def prepare(recipe: JudgeTrainRecipe | str | Path, *, embedder: Any | None = Non
 
     if not isinstance(recipe, JudgeTrainRecipe):
         recipe = load_train_recipe(recipe)
-    labels = load_labels(recipe)
+    labels = load_labels(recipe, offtopic=False)
+    gate_on = np.array([s == ALPACA_EVAL for s in labels.source])
+    pairs = gate_pairs(labels, recipe)
+    if recipe.labels.offtopic > 0:
+        labels.extend(offtopic_negatives(labels, recipe.labels.offtopic, recipe.validation.folds, recipe.seed))
+    gate_on = np.r_[gate_on, np.zeros(len(labels) - len(gate_on), dtype=bool)]
     arena = load_arena_data(recipe)
     elo = arena_elo(recipe.resolve(recipe.validation.elo))
     featurizer = Featurizer(recipe.features.spec(), embedder)
@@ -147,6 +160,8 @@ def prepare(recipe: JudgeTrainRecipe | str | Path, *, embedder: Any | None = Non
     with rich_progress(progress) as prog:
         X_lab = _chunked_transform(featurizer, labels.instruction, labels.answer, labels.reference, control=False,
                                    progress=prog, stage="labels")
+        X_gate = _chunked_transform(featurizer, *gate_rows(labels, pairs), control=False, progress=prog,
+                                    stage="gate") if pairs else None
         names = [*models, *extra_answers]
         cols = {**arena.answers, **extra_answers}
         X_all = _chunked_transform(featurizer, [q for _ in names for q in arena.instructions],
@@ -160,7 +175,8 @@ def prepare(recipe: JudgeTrainRecipe | str | Path, *, embedder: Any | None = Non
                          for q, s in zip(labels.instruction, labels.source)])
     return Prepared(recipe, labels, arena, elo, X_lab, {m: X_by[m] for m in models}, labels.y(),
                     np.array(labels.source), np.array(labels.model), inst_fold, lab_fold, featurizer,
-                    {m: (X_by[m], extra_answers[m]) for m in extra_answers})
+                    {m: (X_by[m], extra_answers[m]) for m in extra_answers}, X_gate,
+                    np.array([i for i, _ in pairs], dtype=int) if pairs else None, gate_on)
 
 
 def _fits(prep: Prepared, keep: np.ndarray, grid: Sequence[Variant]) -> dict[Variant, JudgeArtifact]:
@@ -168,13 +184,17 @@ def _fits(prep: Prepared, keep: np.ndarray, grid: Sequence[Variant]) -> dict[Var
     base = prep.recipe.features.spec()
     heads: dict[bool, JudgeArtifact] = {}
     out = {}
+    gate = None
+    if prep.X_gate is not None and prep.gate_from is not None and prep.gate_on is not None:
+        gate = fit_gate(base, prep.X_lab[keep & prep.gate_on], prep.X_gate[keep[prep.gate_from]],
+                        l2=prep.recipe.gate.l2)
     for v in grid:
         if v.orthogonal not in heads:
             spec = dataclasses.replace(base, orthogonal=v.orthogonal, length_band=None)
             heads[v.orthogonal] = fit_judge(spec, prep.X_lab[keep], prep.y[keep], prep.src[keep].tolist(),
                                             l2=prep.recipe.head.l2, weights=prep.recipe.labels.weights)
         art = heads[v.orthogonal]
-        out[v] = dataclasses.replace(art, spec=dataclasses.replace(art.spec, length_band=v.length_band))
+        out[v] = dataclasses.replace(art, spec=dataclasses.replace(art.spec, length_band=v.length_band), gate=gate)
     return out
 
 

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from banditarena.config import Model as _Strict
 from banditarena.errors import DataError
@@ -44,7 +44,14 @@ from banditarena.judges.labels import (
     alpaca_eval_labels,
     arena_bench_labels,
 )
-from banditarena.judges.learned import FeatureSpec, Featurizer, JudgeArtifact, fit_judge, save_artifact
+from banditarena.judges.learned import (
+    FeatureSpec,
+    Featurizer,
+    JudgeArtifact,
+    fit_gate,
+    fit_judge,
+    save_artifact,
+)
 
 DEFAULT_ALIASES: dict[str, list[str]] = {
     # AlpacaEval model -> arena_bench_v1 models that are the same model or the same model's other snapshot
@@ -114,6 +121,15 @@ class HeadConfig(_Strict):
     l2: float = Field(1.0, ge=0)
 
 
+class GateConfig(_Strict):
+    """The relevance gate (``banditarena.judges.learned.RelevanceGate``): P(the answer addresses its
+    instruction), trained without judge labels on the real answers against ``negatives`` x as many answers to
+    another instruction (same model, same CV fold); the score is multiplied by it. 0: no gate."""
+
+    negatives: float = Field(0.0, ge=0, le=1)
+    l2: float = Field(1.0, ge=0)
+
+
 class ValidationConfig(_Strict):
     folds: int = Field(5, ge=2, le=100)
     outputs: str = "data:alpaca_eval/model_outputs"  # AlpacaEval outputs of the models to rank
@@ -137,6 +153,7 @@ class JudgeTrainRecipe(_Strict):
     labels: LabelsConfig = LabelsConfig()
     features: FeaturesConfig = FeaturesConfig()
     head: HeadConfig = HeadConfig()
+    gate: GateConfig = GateConfig()
     validation: ValidationConfig = ValidationConfig()
     output: str = "../data/judge-learned"  # artifact path prefix, relative to the recipe's folder
     base_dir: Path | None = Field(None, exclude=True)
@@ -145,6 +162,15 @@ class JudgeTrainRecipe(_Strict):
         from banditarena.paths import resolve_path
 
         return resolve_path(value, self.base_dir)
+
+    @model_validator(mode="after")
+    def _gate_blocks(self) -> JudgeTrainRecipe:
+        from banditarena.judges.learned import GATE_BLOCKS
+
+        missing = [b for b in GATE_BLOCKS if b not in self.features.blocks]
+        if self.gate.negatives > 0 and missing:
+            raise ValueError(f"gate.negatives needs the feature block '{missing[0]}' in features.blocks")
+        return self
 
 
 def load_train_recipe(path: str | Path) -> JudgeTrainRecipe:
@@ -175,8 +201,9 @@ def _files(recipe: JudgeTrainRecipe, entries: list[str], suffix: str | tuple[str
     return out
 
 
-def load_labels(recipe: JudgeTrainRecipe) -> LabelSet:
-    """Every training label the recipe names (see :mod:`banditarena.judges.labels`)."""
+def load_labels(recipe: JudgeTrainRecipe, *, offtopic: bool = True) -> LabelSet:
+    """Every training label the recipe names (see :mod:`banditarena.judges.labels`); ``offtopic=False``
+    leaves out the ``labels.offtopic`` negatives."""
     labels = LabelSet()
     if recipe.labels.alpaca_eval:
         from banditarena.judges.annotations import ANNOTATION_SUFFIXES
@@ -186,20 +213,19 @@ def load_labels(recipe: JudgeTrainRecipe) -> LabelSet:
         labels.extend(arena_bench_labels(_files(recipe, recipe.labels.arena_bench_v1, ".jsonl", "arena_bench_v1")))
     if not len(labels):
         raise DataError("the recipe's label files hold no usable labels")
-    if recipe.labels.offtopic > 0:
+    if offtopic and recipe.labels.offtopic > 0:
         labels.extend(offtopic_negatives(labels, recipe.labels.offtopic, recipe.validation.folds, recipe.seed))
     return labels
 
 
-def offtopic_negatives(labels: LabelSet, share: float, folds: int, seed: int) -> LabelSet:
-    """Off-topic negatives: ``share`` of the AlpacaEval rows, each re-used with the same model's answer to a
-    different instruction **of the same CV fold** (so holding a fold out drops every text of it), target 0,
-    same source (the head's features, not a separate intercept, must learn it). Seeded."""
+def offtopic_pairs(labels: LabelSet, share: float, folds: int, seed: int) -> list[tuple[int, int]]:
+    """``(i, j)`` pairs: ``share`` of the AlpacaEval rows ``i``, each with a row ``j`` of the same model for a
+    different instruction **of the same CV fold** (so holding a fold out drops every text of it). Seeded."""
     from banditarena.judges.annotations import text_key
 
     rng = np.random.default_rng(seed + 7)
     idx = np.array([i for i, s in enumerate(labels.source) if s == ALPACA_EVAL])
-    out = LabelSet()
+    out: list[tuple[int, int]] = []
     if idx.size < 2:
         return out
     # the folds of cross-validation: the same instruction set (AlpacaEval's), the same seed
@@ -213,7 +239,31 @@ def offtopic_negatives(labels: LabelSet, share: float, folds: int, seed: int) ->
         others = [j for j in pool if labels.instruction[j] != labels.instruction[i]]
         if not others:
             continue
-        j = others[int(rng.integers(len(others)))]
+        out.append((int(i), others[int(rng.integers(len(others)))]))
+    return out
+
+
+def gate_pairs(labels: LabelSet, recipe: JudgeTrainRecipe) -> list[tuple[int, int]]:
+    """The relevance gate's off-topic rows (``recipe.gate.negatives``), drawn from the real labels only, with
+    another seed than ``labels.offtopic``'s."""
+    if recipe.gate.negatives <= 0:
+        return []
+    return offtopic_pairs(labels, recipe.gate.negatives, recipe.validation.folds, recipe.seed + 1000)
+
+
+def gate_rows(labels: LabelSet, pairs: list[tuple[int, int]]) -> tuple[list[str], list[str], list[str]]:
+    """(instructions, answers, references) of the gate's off-topic rows: row i's instruction and reference
+    with row j's answer."""
+    return ([labels.instruction[i] for i, _ in pairs], [labels.answer[j] for _, j in pairs],
+            [labels.reference[i] for i, _ in pairs])
+
+
+def offtopic_negatives(labels: LabelSet, share: float, folds: int, seed: int) -> LabelSet:
+    """Off-topic negatives: row ``i``'s instruction and reference with row ``j``'s answer for each pair of
+    :func:`offtopic_pairs`, target 0, same source (the head's features, not a separate intercept, must learn
+    it)."""
+    out = LabelSet()
+    for i, j in offtopic_pairs(labels, share, folds, seed):
         out.instruction.append(labels.instruction[i])
         out.answer.append(labels.answer[j])
         out.reference.append(labels.reference[i])
@@ -264,12 +314,18 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
     if not isinstance(recipe, JudgeTrainRecipe):
         recipe = load_train_recipe(recipe)
     t0 = time.perf_counter()
-    labels = load_labels(recipe)
+    labels = load_labels(recipe, offtopic=False)
+    real = np.array([s == ALPACA_EVAL for s in labels.source])
+    pairs = gate_pairs(labels, recipe)
+    if recipe.labels.offtopic > 0:
+        labels.extend(offtopic_negatives(labels, recipe.labels.offtopic, recipe.validation.folds, recipe.seed))
     spec = recipe.features.spec()
     featurizer = Featurizer(spec, embedder)
     with rich_progress(progress) as prog:
         X = _chunked_transform(featurizer, labels.instruction, labels.answer, labels.reference, control=False,
                                progress=prog, stage="features")
+        X_off = _chunked_transform(featurizer, *gate_rows(labels, pairs), control=False, progress=prog,
+                                   stage="gate") if pairs else None
     emb_id = featurizer.embedder.identity() if spec.needs_embeddings and hasattr(featurizer.embedder, "identity") \
         else {"model": spec.embedder}
     manifest = {
@@ -277,7 +333,8 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
         "created_by": "banditarena judge train",
         "banditarena_version": _package_version(),
         "seed": recipe.seed,
-        "settings": {"head": recipe.head.model_dump(), "label_weights": recipe.labels.weights},
+        "settings": {"head": recipe.head.model_dump(), "label_weights": recipe.labels.weights,
+                     **({"gate": recipe.gate.model_dump()} if pairs else {})},
         "embedder": emb_id,
         "data": dict(sorted(labels.files.items())),
         "labels": labels.summary(),
@@ -286,6 +343,8 @@ def train(recipe: JudgeTrainRecipe | str | Path, *, out: str | Path | None = Non
     }
     art = fit_judge(spec, X, labels.y(), labels.source, l2=recipe.head.l2, weights=recipe.labels.weights,
                     manifest=manifest)
+    if X_off is not None:
+        art.gate = fit_gate(spec, X[:len(real)][real], X_off, l2=recipe.gate.l2)
     target = (Path(out) if out is not None else recipe.resolve(recipe.output)).resolve()
     npz, js = save_artifact(art, target)
     return TrainResult(art, labels.summary(), npz, js, time.perf_counter() - t0)
