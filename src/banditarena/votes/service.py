@@ -92,10 +92,11 @@ class VoteService:
                 continue
             self.answers[(name, pid)] = g
         self.by_key = {g.cache_key: (n, pid) for (n, pid), g in self.answers.items()}
-        self.pairs: dict[tuple[str, str], list[str]] = {}
+        self.pairs: dict[tuple[str, str], list[tuple[str, str]]] = {}     # pair -> [(prompt id, matchup)]
         for i, a in enumerate(self.models):
             for b in self.models[i + 1:]:
-                common = [pid for pid in self.prompts if (a, pid) in self.answers and (b, pid) in self.answers]
+                common = [(pid, matchup(pid, self.answers[(a, pid)].cache_key, self.answers[(b, pid)].cache_key))
+                          for pid in self.prompts if (a, pid) in self.answers and (b, pid) in self.answers]
                 if common:
                     self.pairs[(a, b)] = common
         self._html: dict[str, str] = {}
@@ -110,6 +111,13 @@ class VoteService:
         self._probs: tuple[list[tuple[str, str]], list[float]] | None = None
         self._probs_at = -1e9
         self._probs_n = -1
+
+    def warm(self) -> None:
+        """Render every prompt and answer and fit the pair weights once, so the first voters wait for none."""
+        for (_, pid), g in self.answers.items():
+            for t in [*self.prompts[pid].user_turns, *g.turns]:
+                self.html(t)
+        self.pair_probabilities()
 
     # ------------------------------------------------------------------------------------------ sampling
     @property
@@ -151,8 +159,7 @@ class VoteService:
         while pairs:
             k = self.rng.choices(range(len(pairs)), weights=probs)[0]
             a, b = pairs[k]
-            fresh = [pid for pid in self.pairs[(a, b)] if matchup(pid, self.answers[(a, pid)].cache_key,
-                                                                   self.answers[(b, pid)].cache_key) not in done]
+            fresh = [pid for pid, m in self.pairs[(a, b)] if m not in done]
             if fresh:
                 pid = self.rng.choice(fresh)
                 if self.rng.random() < 0.5:
@@ -270,7 +277,9 @@ def build_service(recipe: Any, run_dir: str | Path, secret: bytes | Callable[[],
         if store.get_meta("recipe_name") is None:
             store.set_meta("recipe_name", rec.name)
         key = secret() if callable(secret) else secret
-        return VoteService(store, prompts, answers, key, sampler=sampler, seed=seed)
+        service = VoteService(store, prompts, answers, key, sampler=sampler, seed=seed)
+        service.warm()
+        return service
     except BaseException:
         store.close()
         raise
