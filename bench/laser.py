@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _noisy_recipe(recipe, rm: str, sigma: float):
-    from banditarena.laser.multiseed import noisy_recipe
+    from experiments.multiseed import noisy_recipe
 
     return noisy_recipe(recipe.model_dump(mode="json"), rm, sigma)
 

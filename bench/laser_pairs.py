@@ -30,9 +30,10 @@ def main() -> None:
     ap.add_argument("--noise", default=None, help="RM=SIGMA: also replay RM with Gaussian noise on its scores")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from experiments.multiseed import sampled_answer_sets
+
     from banditarena.errors import ConfigError
     from banditarena.laser import load_recipe
-    from banditarena.laser.multiseed import sampled_answer_sets
     from banditarena.laser.pairs import PAIR_WITH, PairStats, form_pairs
     from banditarena.laser.rewards import verifier_labels
     from banditarena.laser.rm_registry import build_reward_model

@@ -56,8 +56,9 @@ def _samples(run: Path, n: int, threads: int) -> dict:
 
 def _from_runs(runs: Path, run: Path, threads: int) -> dict:
     """Answer sets sampled during the reproduction, with the base policy's embeddings of their prompts."""
+    from experiments.multiseed import sampled_answer_sets
+
     from banditarena.errors import ConfigError
-    from banditarena.laser.multiseed import sampled_answer_sets
 
     try:
         recipe, got = sampled_answer_sets(runs)
@@ -121,14 +122,15 @@ def main() -> None:
     ap.add_argument("--contexts", nargs="+", default=["policy", "text"], choices=["policy", "text"])
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from banditarena.laser.rewards import verifier_labels
-    from banditarena.laser.routing import (
+    from experiments.routing import (
         METHODS,
         RoutingData,
         run_routing,
         specialist_agreement,
         text_contexts,
     )
+
+    from banditarena.laser.rewards import verifier_labels
     from banditarena.rewards.partial_credit import PartialCreditRM
     from banditarena.rewards.reward_models import ReferenceSimilarityRM, VerifierRM
 

@@ -9,7 +9,7 @@ Each (seed, part, method) is a task in its own single-thread process, ``--worker
 that every seed of the first methods finishes before the later ones start (a cut-off run still compares
 the core methods over all seeds). Every task resumes from its run directory ``RUN_DIR/seed<s>/<part>``:
 rerun the same command to continue. The base policy's greedy test accuracy does not depend on the seed
-and is evaluated once (seed 0). ``--report-only`` prints the tables of what is done (see ``laser.multiseed``) and
+and is evaluated once (seed 0). ``--report-only`` prints the tables of what is done (see ``bench/experiments/multiseed.py``) and
 writes ``RUN_DIR/report.md`` and ``RUN_DIR/report.html``.
 """
 
@@ -27,8 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _recipe(args, seed: int, part: str) -> dict:
+    from experiments.multiseed import apply_overrides, noisy_recipe
+
     from banditarena.laser import load_recipe
-    from banditarena.laser.multiseed import apply_overrides, noisy_recipe
 
     d = load_recipe(args.recipe).model_dump(mode="json")
     d = apply_overrides(d, args.set or [])
@@ -89,8 +90,9 @@ def main() -> None:
     if args.task:
         _task(args)
         return
+    from experiments.multiseed import apply_overrides
+
     from banditarena.laser import load_recipe, method_names
-    from banditarena.laser.multiseed import apply_overrides
 
     rc = load_recipe(apply_overrides(load_recipe(args.recipe).model_dump(mode="json"), args.set or []))
     methods = args.methods or method_names(rc)
@@ -98,8 +100,7 @@ def main() -> None:
         m for m in methods if not m.startswith("single:") or m == f"single:{args.noise_rm}"]
     if not args.report_only:
         _run(args, list(args.tasks) if args.tasks else _tasks(args, methods, noise))
-    from banditarena.laser.multiseed import report_seeds
-    from banditarena.laser.report import write_seeds_report
+    from experiments.multiseed import report_seeds, write_seeds_report
 
     text = report_seeds(Path(args.run_dir), args.seeds, methods, noise, noise_rm=args.noise_rm, sigma=args.sigma)
     print(text)

@@ -8,9 +8,9 @@ import pytest
 
 from banditarena.laser.data import arithmetic_problems
 from banditarena.laser.rewards import ranking_agreement, verifier_labels
-from banditarena.laser.routing import RoutingData, run_routing, specialist_agreement, text_contexts
 from banditarena.rewards.partial_credit import PartialCreditRM
 from banditarena.rewards.reward_models import ReferenceSimilarityRM, VerifierRM
+from bench.experiments.routing import RoutingData, run_routing, specialist_agreement, text_contexts
 
 
 def _answers(p, rng) -> list[str]:

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 
 from banditarena.errors import ConfigError
-from banditarena.laser.multiseed import apply_overrides, bootstrap_ci, collect, noisy_recipe, paired_pooled
-from banditarena.laser.report import write_seeds_report
+from bench.experiments.multiseed import (
+    apply_overrides,
+    bootstrap_ci,
+    collect,
+    noisy_recipe,
+    paired_pooled,
+    write_seeds_report,
+)
 
 
 def _state(method: str, correct: list[bool], rms: list[str]) -> dict:
@@ -67,7 +73,7 @@ def test_bootstrap_ci_and_overrides() -> None:
 
 
 def test_learning_curve_averages_every_seed_even_when_two_seeds_score_the_same() -> None:
-    from banditarena.laser.multiseed import learning_curves
+    from bench.experiments.multiseed import learning_curves
 
     def st(mid: float, end: float) -> dict:
         return {"history": [{"iteration": 0, "test_acc": mid}, {"iteration": 1, "test_acc": end}],
@@ -80,7 +86,7 @@ def test_learning_curve_averages_every_seed_even_when_two_seeds_score_the_same()
 
 
 def test_noise_table_pairs_the_noisy_run_with_the_clean_run_of_the_same_seed(tmp_path: Path) -> None:
-    from banditarena.laser.multiseed import report_seeds
+    from bench.experiments.multiseed import report_seeds
 
     clean0 = [True] * 10 + [False] * 10
     for s in (0, 1):
@@ -98,8 +104,8 @@ def test_noise_table_pairs_the_noisy_run_with_the_clean_run_of_the_same_seed(tmp
 
 def test_sampled_answer_sets_reads_every_method_and_part_of_a_run(tmp_path: Path) -> None:
     from banditarena.laser import load_recipe
-    from banditarena.laser.multiseed import sampled_answer_sets
     from banditarena.laser.run import load_problems
+    from bench.experiments.multiseed import sampled_answer_sets
 
     with pytest.raises(ConfigError, match="no seed"):
         sampled_answer_sets(tmp_path)

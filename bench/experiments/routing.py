@@ -17,6 +17,7 @@ of a decision is the chosen specialist's ranking agreement with the verifier on 
 
 It reports the right-pick rate (overall, per window and in the second half) and the pseudo-regret against
 the per-category oracle (the oracle's mean agreement on the category minus the chosen one's). Pure numpy.
+Bench code (``bench/laser_routing.py``): the library does not import it.
 """
 
 from __future__ import annotations
