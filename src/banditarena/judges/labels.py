@@ -1,6 +1,6 @@
 """Training labels for the learned judge: real judge verdicts on (instruction, answer, reference) triples.
 
-Two sources, both real judgments by GPT-4-class judges that no one here wrote:
+Three sources: two of real judgments by GPT-4-class judges that no one here wrote, and people's votes:
 
 * **AlpacaEval GPT-4 Turbo annotations** (``alpaca_eval/annotations_gpt4_turbo/*.json``): each model answer
   (``output_2``) judged against the baseline's answer (``output_1``, the reference) with a preference in
@@ -10,6 +10,12 @@ Two sources, both real judgments by GPT-4-class judges that no one here wrote:
 * **arena_bench_v1 GPT-4 single-answer scores** (``arena_bench_v1/model_judgment/*.jsonl``): a 1-10 score of
   an answer judged against GPT-4's reference answer; question, reference and answer are read back from the
   judge prompt that was sent. Target: ``(score - 1) / 9``.
+* **human votes** (``labels.human_votes``: run directories holding votes from ``banditarena vote serve`` or
+  ``vote import``): each vote on (prompt, answer A, answer B) gives two rows, each answer judged with the
+  other as its reference. Target: 1 for the answer people preferred, 0 for the other, 0.5 for both on a tie
+  or "both are bad". A vote without both answers stored (a clean_battle file without conversations) is
+  skipped as ``no_answers``, one on a prompt without text as ``no_prompt``, one whose two answers are the
+  same text as ``identical_answers``.
 
 Labels that are NaN/missing or out of range are counted per reason and skipped (:attr:`LabelSet.skipped`),
 never silently used or dropped. Every row keeps its source, model and an instruction group id, so the
@@ -33,6 +39,8 @@ from banditarena.types import file_sha256
 
 ALPACA_EVAL = "alpaca_eval"
 ARENA_BENCH = "arena_bench_v1"
+HUMAN_VOTES = "human_votes"
+_VOTE_TARGET = {"leftvote": (1.0, 0.0), "rightvote": (0.0, 1.0), "tievote": (0.5, 0.5), "bothbad_vote": (0.5, 0.5)}
 
 _FASTCHAT = re.compile(
     r"\[Question\]\n(?P<q>.*?)\n\n\[The Start of Reference Answer\]\n(?P<ref>.*?)\n\[The End of Reference Answer\]"
@@ -146,4 +154,47 @@ def arena_bench_labels(paths: Iterable[str | Path]) -> LabelSet:
                 out.target.append((score - 1.0) / 9.0)
                 out.source.append(ARENA_BENCH)
                 out.model.append(str(r.get("model", p.stem)))
+    return out
+
+
+def human_vote_labels(run_dirs: Iterable[str | Path]) -> LabelSet:
+    """Labels from the human votes stored in run directories (see the module docstring). A directory without
+    a run store, or a run store without votes, is one :class:`DataError` line naming it."""
+    from banditarena.store import RunStore
+
+    out = LabelSet(skipped={"no_answers": 0, "no_prompt": 0, "identical_answers": 0})
+    for d in run_dirs:
+        store = RunStore(d, create=False)
+        try:
+            votes = store.votes()
+            if votes.empty:
+                raise DataError(f"labels.human_votes: {store.path} holds no human votes")
+            out.files[f"{HUMAN_VOTES}/{Path(d).name}"] = file_sha256(store.path)
+            prompts = {p.id: p for p in store.prompts()}
+            keys = sorted({k for k in (*votes["gen_a"], *votes["gen_b"]) if isinstance(k, str)})
+            gens = store.get_generations(keys)
+        finally:
+            store.close()
+        for v in votes.itertuples(index=False):
+            ga, gb = gens.get(v.gen_a), gens.get(v.gen_b)
+            if ga is None or gb is None:
+                out.skipped["no_answers"] += 1
+                continue
+            p = prompts.get(v.prompt_id)
+            q = "\n\n".join(p.user_turns) if p is not None else ""
+            if not q.strip():
+                out.skipped["no_prompt"] += 1
+                continue
+            a, b = "\n\n".join(ga.turns), "\n\n".join(gb.turns)
+            if a == b:
+                out.skipped["identical_answers"] += 1
+                continue
+            ta, tb = _VOTE_TARGET[v.type]
+            for ans, ref, t, m in ((a, b, ta, v.model_a), (b, a, tb, v.model_b)):
+                out.instruction.append(q)
+                out.answer.append(ans)
+                out.reference.append(ref)
+                out.target.append(t)
+                out.source.append(HUMAN_VOTES)
+                out.model.append(str(m))
     return out

@@ -40,9 +40,11 @@ from banditarena.errors import DataError
 from banditarena.judges.labels import (
     ALPACA_EVAL,
     ARENA_BENCH,
+    HUMAN_VOTES,
     LabelSet,
     alpaca_eval_labels,
     arena_bench_labels,
+    human_vote_labels,
 )
 from banditarena.judges.learned import (
     FeatureSpec,
@@ -71,6 +73,7 @@ MODES = ("instruction", "model", "both")
 class LabelsConfig(_Strict):
     alpaca_eval: list[str] = ["data:alpaca_eval/annotations_gpt4_turbo"]  # files or folders of *.json
     arena_bench_v1: list[str] = ["data:arena_bench_v1/model_judgment"]  # files or folders of *.jsonl
+    human_votes: list[str] = []  # run directories holding human votes (banditarena vote serve / vote import)
     weights: dict[str, float] = {}  # total weight per source (default: equal)
     # off-topic negatives: this share of the AlpacaEval rows again, each with the same model's answer to
     # another instruction of the same CV fold, labelled a loss (target 0): teaches the judge that an answer
@@ -81,8 +84,8 @@ class LabelsConfig(_Strict):
     @classmethod
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
         for k, w in v.items():
-            if k not in (ALPACA_EVAL, ARENA_BENCH):
-                raise ValueError(f"unknown label source '{k}' (known: {ALPACA_EVAL}, {ARENA_BENCH})")
+            if k not in (ALPACA_EVAL, ARENA_BENCH, HUMAN_VOTES):
+                raise ValueError(f"unknown label source '{k}' (known: {ALPACA_EVAL}, {ARENA_BENCH}, {HUMAN_VOTES})")
             if not w > 0:
                 raise ValueError(f"weight of '{k}' must be > 0")
         return v
@@ -211,6 +214,12 @@ def load_labels(recipe: JudgeTrainRecipe, *, offtopic: bool = True) -> LabelSet:
         labels.extend(alpaca_eval_labels(_files(recipe, recipe.labels.alpaca_eval, ANNOTATION_SUFFIXES, "alpaca_eval")))
     if recipe.labels.arena_bench_v1:
         labels.extend(arena_bench_labels(_files(recipe, recipe.labels.arena_bench_v1, ".jsonl", "arena_bench_v1")))
+    if recipe.labels.human_votes:
+        dirs = [recipe.resolve(d) for d in recipe.labels.human_votes]
+        for d in dirs:
+            if not (d / "run.sqlite").is_file():
+                raise DataError(f"labels.human_votes: {d} is not a run directory (no run.sqlite)")
+        labels.extend(human_vote_labels(dirs))
     if not len(labels):
         raise DataError("the recipe's label files hold no usable labels")
     if offtopic and recipe.labels.offtopic > 0:
