@@ -2,7 +2,8 @@
 
 Starts the server as users do (``python -m banditarena.cli vote serve RECIPE --run-dir RUN``, one process,
 replayed answers) and runs ``--voters`` simulated voters for ``--duration`` seconds. Each voter is its own
-browser: its own cookie jar and its own loopback address (127.0.x.y, so the per-address rate limits apply as
+browser: its own keep-alive connection (a minimal HTTP/1.1 client, so the load generator, on the same 2 cores,
+costs little), its own cookie and its own loopback address (127.0.x.y, so the per-address rate limits apply as
 they would to people on different machines); it loads a battle (GET /), reads for a think time drawn
 uniformly from ``--think`` seconds, and votes (POST /vote with the page's ticket and CSRF token, answered in
 JSON). The vote latency is the POST's, from sending it to its acknowledgement (the vote is committed before
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
@@ -101,49 +103,110 @@ class Stats:
         self.status: Counter[str] = Counter()
 
 
-async def voter(k: int, base: str, stop_at: float, think: tuple[float, float], st: Stats, seed: int) -> None:
+class Conn:
+    """A minimal HTTP/1.1 keep-alive client for one voter (the load generator shares the 2 cores with the
+    server, so it must cost little): its own loopback source address, its own cookie."""
+
+    def __init__(self, port: int, addr: str) -> None:
+        self.port, self.addr = port, addr
+        self.cookie = ""
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: bytes = b"", json_answer: bool = False
+                      ) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.wait_for(
+                asyncio.open_connection("127.0.0.1", self.port, local_addr=(self.addr, 0)), 10)
+        head = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{self.port}"]
+        if self.cookie:
+            head.append(f"Cookie: {self.cookie}")
+        if json_answer:
+            head.append("Accept: application/json")
+        if method == "POST":
+            head += ["Content-Type: application/x-www-form-urlencoded", f"Content-Length: {len(body)}"]
+        try:
+            assert self.reader is not None and self.writer is not None
+            self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            await self.writer.drain()
+            status_line = await asyncio.wait_for(self.reader.readline(), 10)
+            if not status_line:
+                raise ConnectionError("closed")
+            status = int(status_line.split()[1])
+            length, close = 0, False
+            while True:
+                line = await self.reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                k, _, v = line.decode("latin-1").partition(":")
+                k, v = k.strip().lower(), v.strip()
+                if k == "content-length":
+                    length = int(v)
+                elif k == "set-cookie" and v.startswith("vote_session="):
+                    self.cookie = v.split(";", 1)[0]
+                elif k == "connection" and v.lower() == "close":
+                    close = True
+            data = await asyncio.wait_for(self.reader.readexactly(length), 10) if length else b""
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError):
+            await self.close()
+            raise
+        if close:
+            await self.close()
+        return status, data
+
+
+async def voter(k: int, port: int, stop_at: float, think: tuple[float, float], st: Stats, seed: int) -> None:
+    from urllib.parse import urlencode
+
     rng = random.Random(seed * 100_003 + k)
-    addr = f"127.0.{1 + k // 250}.{1 + k % 250}"
-    transport = httpx.AsyncHTTPTransport(local_address=addr)
-    async with httpx.AsyncClient(base_url=base, transport=transport, timeout=10.0) as c:
-        await asyncio.sleep(rng.uniform(0, think[1]))          # voters arrive spread out, not in one burst
-        while time.monotonic() < stop_at:
+    c = Conn(port, f"127.0.{1 + k // 250}.{1 + k % 250}")
+    await asyncio.sleep(rng.uniform(0, think[1]))          # voters arrive spread out, not in one burst
+    while time.monotonic() < stop_at:
+        try:
+            t0 = time.perf_counter()
+            status, page = await c.request("GET", "/")
+            st.page_ms.append((time.monotonic(), 1000 * (time.perf_counter() - t0)))
+            st.status[f"GET {status}"] += 1
+            if status != 200:
+                await asyncio.sleep(1.0)
+                continue
+            text = page.decode()
+            ticket, csrf = TICKET.search(text), CSRF.search(text)
+            if not ticket or not csrf:
+                st.errors["page without a battle"] += 1
+                await asyncio.sleep(1.0)
+                continue
+        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+            st.errors[f"GET {type(exc).__name__}"] += 1
+            await asyncio.sleep(0.5)
+            continue
+        await asyncio.sleep(rng.uniform(*think))
+        form = {"csrf_token": csrf.group(1), "ticket": ticket.group(1),
+                "choice": rng.choice(("a", "b", "a", "b", "tie", "bothbad"))}
+        body = urlencode(form).encode()
+        for attempt in range(20):
             try:
                 t0 = time.perf_counter()
-                page = await c.get("/")
-                st.page_ms.append((time.monotonic(), 1000 * (time.perf_counter() - t0)))
-                st.status[f"GET {page.status_code}"] += 1
-                if page.status_code != 200:
-                    await asyncio.sleep(1.0)
-                    continue
-                ticket, csrf = TICKET.search(page.text), CSRF.search(page.text)
-                if not ticket or not csrf:
-                    st.errors["page without a battle"] += 1
-                    await asyncio.sleep(1.0)
-                    continue
-            except httpx.HTTPError as exc:
-                st.errors[f"GET {type(exc).__name__}"] += 1
+                status, data = await c.request("POST", "/vote", body, json_answer=True)
+                ms = 1000 * (time.perf_counter() - t0)
+            except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+                st.errors[f"POST {type(exc).__name__}"] += 1      # cut by the kill: the same ticket again
                 await asyncio.sleep(0.5)
                 continue
-            await asyncio.sleep(rng.uniform(*think))
-            form = {"csrf_token": csrf.group(1), "ticket": ticket.group(1),
-                    "choice": rng.choice(("a", "b", "a", "b", "tie", "bothbad"))}
-            for attempt in range(20):
-                try:
-                    t0 = time.perf_counter()
-                    r = await c.post("/vote", data=form, headers={"accept": "application/json"})
-                    ms = 1000 * (time.perf_counter() - t0)
-                except httpx.HTTPError as exc:          # cut by the kill: send the same ticket again
-                    st.errors[f"POST {type(exc).__name__}"] += 1
-                    await asyncio.sleep(0.5)
-                    continue
-                st.status[f"POST {r.status_code}"] += 1
-                if r.status_code == 200:
-                    st.vote_ms.append((time.monotonic() - ms / 1000, ms))
-                    st.acked.append(r.json()["vote_id"])
-                elif r.status_code == 409 and attempt > 0 and r.json().get("reason") == "already voted":
-                    st.confirmed_by_409.append(form["ticket"])
-                break
+            st.status[f"POST {status}"] += 1
+            answer = json.loads(data) if data else {}
+            if status == 200:
+                st.vote_ms.append((time.monotonic() - ms / 1000, ms))
+                st.acked.append(answer["vote_id"])
+            elif status == 409 and attempt > 0 and answer.get("reason") == "already voted":
+                st.confirmed_by_409.append(form["ticket"])
+            break
+    await c.close()
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -175,7 +238,6 @@ async def main_async(args: argparse.Namespace) -> None:
     port = free_port()
     server = Server(Path(args.recipe), run_dir, port)
     started = server.start()
-    base = f"http://127.0.0.1:{port}"
     st = Stats()
     t_start = time.monotonic()
     stop_at = t_start + args.duration
@@ -195,7 +257,7 @@ async def main_async(args: argparse.Namespace) -> None:
         window = (t_kill, time.monotonic() + 5.0)
 
     think = (args.think[0], args.think[1])
-    await asyncio.gather(killer(), *(voter(k, base, stop_at, think, st, args.seed) for k in range(args.voters)))
+    await asyncio.gather(killer(), *(voter(k, port, stop_at, think, st, args.seed) for k in range(args.voters)))
     elapsed = time.monotonic() - t_start
     server.stop()
     store = check_store(run_dir, st.acked)
