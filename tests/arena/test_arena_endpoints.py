@@ -15,6 +15,7 @@ from banditarena.arena.service import leaderboard, run_battles
 from banditarena.config import load_recipe
 from banditarena.errors import ModelError
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.shared import requires
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,6 +46,7 @@ def write_recipe(tmp_path, text):
     return p
 
 
+@requires("mt_bench/question.jsonl")
 def test_full_run_then_rerun_pays_nothing(tmp_path):
     with FakeOpenAIServer() as srv:
         rec = load_recipe(write_recipe(tmp_path, recipe_text(srv.base_url)))
@@ -65,6 +67,7 @@ def test_full_run_then_rerun_pays_nothing(tmp_path):
         assert all(len(t) == 2 for t in g["turns"])
 
 
+@requires("mt_bench/question.jsonl")
 def test_faults_are_retried_and_counted(tmp_path):
     with FakeOpenAIServer(fail_rate=0.3, hang_s=1.0, seed=1) as srv:
         rec = load_recipe(write_recipe(tmp_path, recipe_text(srv.base_url, timeout=0.5, retries=8)))
@@ -74,6 +77,7 @@ def test_faults_are_retried_and_counted(tmp_path):
         assert res.n_generation_failures == 0 and res.n_judge_failures == 0
 
 
+@requires("mt_bench/question.jsonl")
 def test_endpoint_down_is_recorded_and_resumable(tmp_path):
     srv = FakeOpenAIServer(down=True).start()
     try:
@@ -91,6 +95,7 @@ def test_endpoint_down_is_recorded_and_resumable(tmp_path):
         srv.stop()
 
 
+@requires("mt_bench/question.jsonl")
 def test_missing_api_key_env_is_one_clear_line(tmp_path):
     os.environ.pop("BA_TEST_MISSING_KEY", None)
     p = write_recipe(tmp_path, recipe_text("http://127.0.0.1:9/v1", key_env="BA_TEST_MISSING_KEY"))
@@ -108,6 +113,7 @@ def _cli(recipe, run_dir, **kw):
                              "--no-progress"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
 
+@requires("mt_bench/question.jsonl")
 def test_sigkill_resume_equals_uninterrupted_run(tmp_path):
     with FakeOpenAIServer(latency_s=0.05) as srv:
         p = write_recipe(tmp_path, recipe_text(srv.base_url, n=8, concurrency=2))

@@ -19,6 +19,7 @@ from banditarena.judges import Judge, JudgeRequest, ReferenceSimilarityJudge
 from banditarena.prompts.embed import HashEmbedder
 from banditarena.types import Generation, Judgment, Prompt
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.shared import requires
 
 
 @pytest.mark.parametrize("attr,text,want,n", [
@@ -147,6 +148,7 @@ def test_fairness_audit_on_the_demo_judge_cli_and_report(tmp_path):
     assert "Judge fairness audit" in html and "nationality" in html
 
 
+@requires("vicuna_bench/question.jsonl")
 def test_fairness_audit_on_an_llm_judge(tmp_path):
     from banditarena.arena.service import run_battles
     from banditarena.audits.run_fairness import run_fairness_audit

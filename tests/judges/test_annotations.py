@@ -14,11 +14,11 @@ from banditarena.errors import DataError
 from banditarena.judges import JudgeRequest
 from banditarena.judges.annotations import AnnotationJudge, load_annotations, price_of
 from banditarena.judges.labels import alpaca_eval_labels, arena_bench_labels
+from banditarena.paths import data_dir
 from banditarena.types import Generation, Prompt
+from tests.support.shared import requires
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
+DATA = data_dir()
 ANN = DATA / "alpaca_eval" / "annotations_gpt4_turbo"
 
 
@@ -30,6 +30,7 @@ def _recipe(n: int, models: list[str], **judge: object) -> ArenaRecipe:
         "battle": {"pairs": "baseline", "baseline": models[0]}, **judge})
 
 
+@requires("alpaca_eval/annotations_gpt4_turbo", "alpaca_eval/model_outputs")
 def test_recorded_gpt4_turbo_judge_replays_preferences_and_price(tmp_path: Path) -> None:
     judge = AnnotationJudge(sorted(ANN.glob("*.json")))
     models = ["gpt4_1106_preview", "claude", "vicuna-7b-v1.5", "Mixtral-8x7B-Instruct-v0.1"]
@@ -53,6 +54,7 @@ def test_recorded_gpt4_turbo_judge_replays_preferences_and_price(tmp_path: Path)
     assert stored == pytest.approx(paid)
 
 
+@requires("alpaca_eval/model_outputs")
 def test_alpaca_outputs_that_do_not_match_the_prompt_set_fail_before_writing(tmp_path: Path) -> None:
     rows = json.loads((DATA / "alpaca_eval" / "model_outputs" / "claude.json").read_text())
     rows[3]["instruction"] = "What is the capital of Atlantis?"
@@ -68,6 +70,7 @@ def test_alpaca_outputs_that_do_not_match_the_prompt_set_fail_before_writing(tmp
     assert not (tmp_path / "run").exists()
 
 
+@requires("alpaca_eval/annotations_gpt4_turbo")
 def test_annotation_judge_is_content_addressed_and_order_free() -> None:
     rows = json.loads((ANN / "claude-2.1.json").read_text())
     judge = AnnotationJudge([ANN / "claude-2.1.json"], name="gpt4t")
@@ -82,6 +85,7 @@ def test_annotation_judge_is_content_addressed_and_order_free() -> None:
     assert not j3.ok and "no recorded annotation" in j3.error
 
 
+@requires("alpaca_eval/annotations_gpt4_turbo")
 def test_labels_count_and_skip_bad_preferences(tmp_path: Path) -> None:
     rows = json.loads((ANN / "vicuna-7b-v1.5.json").read_text())[:40]
     rows[0]["preference"] = None
@@ -100,6 +104,7 @@ def test_labels_count_and_skip_bad_preferences(tmp_path: Path) -> None:
         alpaca_eval_labels([f])
 
 
+@requires("arena_bench_v1/model_judgment", "arena_bench_v1/model_answer")
 def test_arena_bench_labels_read_back_question_reference_and_answer() -> None:
     f = DATA / "arena_bench_v1" / "model_judgment" / "claude-1.jsonl"
     lab = arena_bench_labels([f])

@@ -16,11 +16,11 @@ from banditarena.judges.cascade import CascadeJudge, calibrate_threshold, decide
 from banditarena.judges.learned import LearnedJudge
 from banditarena.judges.training import load_train_recipe, train
 from banditarena.models.openai import OpenAIBackend
+from banditarena.paths import data_dir
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.shared import need
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
+DATA = data_dir()
 ANN = DATA / "alpaca_eval" / "annotations_gpt4_turbo"
 MODELS = ["gpt4_1106_preview", "claude", "vicuna-7b-v1.5", "chatglm2-6b"]
 
@@ -73,6 +73,7 @@ def test_pair_confidence_is_symmetric() -> None:
 
 @pytest.fixture(scope="module")
 def cheap_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need("alpaca_eval/annotations_gpt4_turbo/claude-2.1.json", "alpaca_eval/model_outputs")
     d = tmp_path_factory.mktemp("cheap")
     (d / "r.yaml").write_text(
         "labels: {alpaca_eval: [data:alpaca_eval/annotations_gpt4_turbo/claude-2.1.json], arena_bench_v1: []}\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,18 +15,14 @@ from banditarena.judges import (
     combine,
     make_judge,
 )
+from banditarena.paths import data_file
 from banditarena.text import extract_answer, is_correct
 from banditarena.types import Generation, Prompt
-
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-if not DATA.exists():
-    DATA = Path("/work/shared/data")
+from tests.support.shared import need
 
 
 def _gsm8k(n: int) -> list[dict]:
-    path = DATA / "gsm8k" / "test.jsonl"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
+    path = need("gsm8k/test.jsonl") / "gsm8k" / "test.jsonl"
     with path.open() as f:
         return [json.loads(line) for _, line in zip(range(n), f)]
 
@@ -119,9 +114,9 @@ def test_verifier_without_reference_is_invalid() -> None:
 
 
 def _arena_hard(model: str) -> dict[str, str]:
-    path = DATA / "arena_hard_v0.1" / "model_answer" / f"{model}.jsonl"
+    path = data_file(f"arena_hard_v0.1/model_answer/{model}.jsonl")  # the demos' answers are packaged too
     if not path.exists():
-        pytest.skip(f"{path} not available")
+        need(f"arena_hard_v0.1/model_answer/{model}.jsonl")
     out = {}
     for line in path.open():
         d = json.loads(line)

@@ -11,11 +11,11 @@ import pytest
 from banditarena.errors import DataError, ModelError
 from banditarena.models.base import ChatRequest
 from banditarena.models.replay import ReplayBackend, replay_models
+from banditarena.paths import data_dir
 from banditarena.types import Strategy
+from tests.support.shared import requires
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-if not DATA.exists():  # checkouts beside /work/shared
-    DATA = Path("/work/shared/data")
+DATA = data_dir()
 AH = DATA / "arena_hard_v0.1" / "model_answer"
 FC = DATA / "arena_bench_v1" / "model_answer"
 
@@ -39,6 +39,7 @@ def test_arena_hard_format_matches_uid_and_turn() -> None:
     assert not missing.ok and "'no-such-uid'" in missing.error and "gpt-4-0314.jsonl" in missing.error
 
 
+@requires("arena_bench_v1/model_answer")
 def test_fastchat_format_from_directory_with_multi_turn_answers() -> None:
     b = ReplayBackend("claude-1", FC)
     assert b.files == [FC / "claude-1.jsonl"] and len(b.prompt_ids) == 300
@@ -52,6 +53,7 @@ def test_fastchat_format_from_directory_with_multi_turn_answers() -> None:
     assert not b.lookup(qid, 2).ok
 
 
+@requires("arena_bench_v1/model_answer")
 def test_models_listing_and_unknown_model() -> None:
     fc = replay_models(FC)
     assert sorted(fc) == sorted(p.stem for p in FC.glob("*.jsonl")) and len(fc) == 8
@@ -69,6 +71,7 @@ def test_single_model_file_answers_under_an_alias() -> None:
     assert b.lookup(b.prompt_ids[0]).ok
 
 
+@requires("arena_bench_v1/model_answer/claude-1.jsonl")
 def test_malformed_lines_name_file_and_line(tmp_path: Path) -> None:
     good = (FC / "claude-1.jsonl").read_text().splitlines()[:2]
     for bad, why in (("{not json", "invalid JSON"),
@@ -108,6 +111,7 @@ def test_identity_carries_the_file_content_hash(tmp_path: Path) -> None:
 AE = DATA / "alpaca_eval" / "model_outputs"
 
 
+@requires("alpaca_eval/model_outputs")
 def test_alpaca_eval_outputs_match_by_instruction_text() -> None:
     from banditarena.prompts import load_prompts
 
@@ -131,6 +135,7 @@ def test_alpaca_eval_outputs_match_by_instruction_text() -> None:
         b.check_prompts(prompts[:10], "the first ten")
 
 
+@requires("alpaca_eval/model_outputs")
 def test_alpaca_eval_single_file_alias_and_identity(tmp_path: Path) -> None:
     rows = json.loads((AE / "vicuna-7b-v1.5.json").read_text())[:20]
     f = tmp_path / "outs.json"

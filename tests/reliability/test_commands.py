@@ -16,6 +16,7 @@ from banditarena.errors import StoreError
 from banditarena.store import RunStore
 from tests.arena.test_arena_endpoints import recipe_text, write_recipe
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.shared import requires
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +68,7 @@ def _bad_cases(tmp: Path, recipe: Path, run: Path) -> list[tuple[str, list[str |
     ]
 
 
+@requires("mt_bench/question.jsonl", "arena_bench_v1/question.jsonl")
 def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path: Path, finished_run) -> None:
     recipe, run, _ = finished_run
     before = snapshot(run)
@@ -79,6 +81,7 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(tmp_path: Path, finish
         assert snapshot(run) == before, name
 
 
+@requires("mt_bench/question.jsonl")
 def test_read_only_commands_never_write_and_a_damaged_store_is_one_line(tmp_path: Path, finished_run) -> None:
     _, run, _ = finished_run
     empty = tmp_path / "empty"
@@ -105,6 +108,7 @@ def test_read_only_commands_never_write_and_a_damaged_store_is_one_line(tmp_path
     assert snapshot(damaged) == before
 
 
+@requires("mt_bench/question.jsonl")
 def test_a_second_writer_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency_s=0.2) as srv:
         p = write_recipe(tmp_path, recipe_text(srv.base_url, n=3, concurrency=1))
@@ -122,6 +126,7 @@ def test_a_second_writer_is_refused_with_the_holder_named(tmp_path: Path) -> Non
         assert max(srv.requests.values()) == 1  # nothing was paid twice
 
 
+@requires("mt_bench/question.jsonl")
 def test_a_lock_left_by_a_killed_writer_is_taken_over(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency_s=0.1) as srv:
         p = write_recipe(tmp_path, recipe_text(srv.base_url, n=3, concurrency=1))
@@ -152,6 +157,7 @@ def test_in_process_stores_share_the_lock_and_release_it(tmp_path: Path) -> None
     reader.close()
 
 
+@requires("mt_bench/question.jsonl")
 def test_a_run_where_every_request_failed_exits_non_zero(tmp_path: Path) -> None:
     srv = FakeOpenAIServer(down=True).start()
     try:

@@ -16,6 +16,7 @@ from banditarena.types import Strategy
 from tests.arena.test_arena_endpoints import recipe_text, write_recipe
 from tests.support.fault_server import FaultServer
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.shared import requires
 
 # every reply fault the arena must survive within one run (key_echo is a 401: not retried, see test_secrets)
 KINDS = ["malformed", "no_choices", "empty_choices", "null_content", "trickle", "reset", "endless", "oversized"]
@@ -33,6 +34,7 @@ def _run(tmp_path: Path, faults: dict[str, float], seed: int = 0):
         return res, store, srv, time.perf_counter() - t0
 
 
+@requires("mt_bench/question.jsonl")
 @pytest.mark.parametrize("kind", [*KINDS, "mixed"])
 def test_every_battle_completes_in_the_first_run_with_20_percent_faults(tmp_path: Path, kind: str) -> None:
     faults = {k: 0.2 / len(KINDS) for k in KINDS} if kind == "mixed" else {kind: 0.2}

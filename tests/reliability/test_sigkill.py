@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.arena.test_arena_endpoints import recipe_text, write_recipe
 from tests.reliability.test_commands import cli
 from tests.support.openai_server import FakeOpenAIServer
+from tests.support.shared import requires
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTLE_S = 0.05  # a reply answered this long before a kill has been committed (a commit takes about a millisecond)
@@ -47,6 +48,7 @@ def kill_and_resume(srv: FakeOpenAIServer, recipe: Path, run_dir: Path, kills: i
     return {"unique": len(srv.requests), "repaid": repaid, "in_flight_at_kills": in_flight}
 
 
+@requires("mt_bench/question.jsonl")
 def test_five_random_sigkills_then_resume(tmp_path: Path) -> None:
     with FakeOpenAIServer(latency_s=0.03) as srv:
         p = write_recipe(tmp_path, recipe_text(srv.base_url, n=8, concurrency=2))

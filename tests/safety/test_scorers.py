@@ -21,6 +21,7 @@ from banditarena.safety import (
 )
 from banditarena.safety.classifier import TrainedClassifier
 from banditarena.safety.train import default_artifact_dir
+from tests.support.shared import requires
 
 
 def test_result_validates_verdict_and_score():
@@ -141,6 +142,7 @@ def test_make_scorer_and_union():
         make_scorer({"scorer": "nope"})
 
 
+@requires("xstest/xstest_prompts.csv", "hh_rlhf/harmless-base-test.jsonl.gz")
 @pytest.mark.slow
 def test_training_is_seeded_and_reproducible(tmp_path):
     from banditarena.safety.train import TrainSettings, train
