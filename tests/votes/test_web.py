@@ -178,3 +178,34 @@ def test_leaderboard_page(service):
         c.post("/vote", data={"csrf_token": csrf, "ticket": ticket, "choice": "a"})
     board = c.get("/leaderboard").text
     assert 'id="board"' in board and all(m in board for m in MODELS)
+
+
+def test_the_uncertain_sampler_sends_people_where_the_judge_cannot_decide(tmp_path):
+    from collections import Counter
+
+    from banditarena.store import RunStore
+    from banditarena.types import Battle
+    from banditarena.votes.service import VoteService
+    from tests.votes.conftest import fill_store, make_prompts
+
+    store = RunStore(tmp_path / "run")
+    prompts = make_prompts(6)
+    answers = fill_store(store, prompts)
+    rows = []
+    for k, p in enumerate(prompts):         # p0, p1: a coin flip for the judge; the rest: settled (0.99)
+        for i, a in enumerate(MODELS):
+            for b in MODELS[i + 1:]:
+                out = 0.5 if p.id in ("p0", "p1") else 0.99
+                rows.append((f"ai{k}{a}{b}", Battle(p.id, a, b, "model_a" if out > 0.5 else "tie", 0.0, False,
+                                                    "learned", outcome=out), len(rows), ("", "", "", "")))
+    store.put_battles(rows, tag="arena")
+    svc = VoteService(store, prompts, answers, SECRET, sampler="uncertain", seed=0)
+    try:
+        shown = Counter(svc.pick(f"v_{i:016x}").prompt.id for i in range(3000))
+        share = (shown["p0"] + shown["p1"]) / 3000
+        # weight 1.0 for the 2 uncertain prompts, 0.05 + 0.95 * 0.02 for the 4 settled ones
+        settled = 0.05 + 0.95 * 0.02
+        assert share == pytest.approx(2 / (2 + 4 * settled), abs=0.03)
+        assert "least certain" in svc.about and "learned" in svc.about
+    finally:
+        store.close()

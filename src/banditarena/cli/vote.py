@@ -31,8 +31,9 @@ def serve(
     run_dir: Path = typer.Option(..., "--run-dir", help="Run directory: votes are stored in its run store."),
     host: str = typer.Option("127.0.0.1", help="Address to bind (default: this machine only)."),
     port: int = typer.Option(8000, help="Port."),
-    sampler: str = typer.Option("variance", help="Which pair a voter sees: variance (Chatbot Arena's active "
-                                "sampling over the votes so far) or uniform."),
+    sampler: str = typer.Option("variance", help="Which battle a voter sees: variance (Chatbot Arena's active "
+                                "sampling over the votes so far), uncertain (where the run's AI judges are least "
+                                "certain; run 'banditarena battle' on the run dir first) or uniform."),
     secure_cookies: bool = typer.Option(False, help="Mark the voter cookie Secure (serve behind HTTPS)."),
     progress: bool = typer.Option(True, help="Show progress while the answers are generated or replayed."),
 ) -> None:

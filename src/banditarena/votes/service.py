@@ -7,6 +7,12 @@ first and settled ones fade (the weights are refitted at most every ``refresh_s`
 drawn at random from the recipe's pool among those this voter has not voted on with this pair; the sides
 are shuffled. ``sampler="uniform"`` is the baseline.
 
+``sampler="uncertain"`` sends people where the run's AI judges are least certain (the cascade's idea: the
+pairs a cheap judge cannot settle go to a stronger one; here, to people): a matchup (prompt and pair) is shown
+with probability proportional to ``0.05 + 0.95 * (1 - |2p - 1|)``, ``p`` the AI judges' mean P(A beats B) on it
+(the graded outcome; else 1 / 0.5 / 0 from the winner; 0.5 for a battle whose two orders disagreed); a
+matchup no AI judge has fought counts as wholly uncertain.
+
 **Tickets.** The page carries a signed battle ticket (HMAC under the server secret, purpose ``vote-ticket``)
 naming the battle id, the voter, the prompt and the two answers' generation keys. A vote is accepted only
 with a ticket this server signed for *this* voter: a forged ticket, one shown to another voter, or one
@@ -34,7 +40,8 @@ from banditarena.votes.markdown import render_markdown
 from banditarena.votes.records import CHOICES, matchup, vote_row
 from banditarena.web import SessionSigner
 
-SAMPLERS = ("variance", "uniform")
+SAMPLERS = ("variance", "uniform", "uncertain")
+UNCERTAIN_FLOOR = 0.05
 
 
 class VoteRefused(Exception):
@@ -111,6 +118,29 @@ class VoteService:
         self._probs: tuple[list[tuple[str, str]], list[float]] | None = None
         self._probs_at = -1e9
         self._probs_n = -1
+        self.judges: list[str] = []
+        self.uncertainty: dict[tuple[str, str, str], float] = {}     # (prompt, model, model) sorted -> weight
+        if sampler == "uncertain":
+            self._load_uncertainty()
+
+    def _load_uncertainty(self) -> None:
+        """Weights of the ``uncertain`` sampler from the AI judges' battles in the store (see the module)."""
+        per: dict[tuple[str, str, str], list[float]] = {}
+        judges = set()
+        for pid, a, b, w, outcome, inc, judge in self.store.conn.execute(
+                "SELECT prompt_id, model_a, model_b, winner, outcome, inconsistent, judge FROM battles "
+                "WHERE judge != 'human' AND winner IS NOT NULL"):
+            p = 0.5 if inc else (float(outcome) if outcome is not None else
+                                 {"model_a": 1.0, "model_b": 0.0}.get(w, 0.5))
+            lo, hi = sorted((a, b))
+            per.setdefault((pid, lo, hi), []).append(1.0 - abs(2.0 * p - 1.0))
+            judges.add(str(judge))
+        self.judges = sorted(judges)
+        for (a, b), items in self.pairs.items():
+            for pid, _ in items:
+                us = per.get((pid, a, b))
+                u = 1.0 if not us else sum(us) / len(us)
+                self.uncertainty[(pid, a, b)] = UNCERTAIN_FLOOR + (1.0 - UNCERTAIN_FLOOR) * u
 
     def warm(self) -> None:
         """Render every prompt and answer and fit the pair weights once, so the first voters wait for none."""
@@ -124,6 +154,13 @@ class VoteService:
     def about(self) -> str:
         if self.sampler == "uniform":
             rule = "Every pair of models is equally likely."
+        elif self.sampler == "uncertain":
+            who = ", ".join(self.judges) if self.judges else "none yet"
+            return (f"Battles are chosen where the AI judges of this run ({who}) are least certain: a prompt and "
+                    "pair is shown more often the closer the judges' verdict on it is to a coin flip, so your "
+                    f"vote settles what they cannot. The prompts come from the recipe's pool ({len(self.prompts)} "
+                    f"prompts), never one you already voted on with that pair; the sides are shuffled. "
+                    f"{len(self.models)} models take part; their names are shown only after your vote.")
         else:
             rule = ("Pairs are chosen by Chatbot Arena's active sampling rule over the human votes so far "
                     "(banditarena.ratings.active, method 'variance'): a pair is shown more often the more one "
@@ -137,7 +174,9 @@ class VoteService:
         if self._probs is not None and (self._probs_n == len(self.outcomes) or now - self._probs_at < self.refresh_s):
             return self._probs
         pairs = list(self.pairs)
-        if self.sampler == "uniform" or len(self.models) < 2:
+        if self.sampler == "uncertain":
+            probs = [sum(self.uncertainty[(pid, a, b)] for pid, _ in self.pairs[(a, b)]) for a, b in pairs]
+        elif self.sampler == "uniform" or len(self.models) < 2:
             probs = [1.0] * len(pairs)
         else:
             import pandas as pd
@@ -161,7 +200,10 @@ class VoteService:
             a, b = pairs[k]
             fresh = [pid for pid, m in self.pairs[(a, b)] if m not in done]
             if fresh:
-                pid = self.rng.choice(fresh)
+                if self.sampler == "uncertain":
+                    pid = self.rng.choices(fresh, weights=[self.uncertainty[(pid, a, b)] for pid in fresh])[0]
+                else:
+                    pid = self.rng.choice(fresh)
                 if self.rng.random() < 0.5:
                     a, b = b, a
                 return self._offer(voter, pid, a, b)
