@@ -16,9 +16,13 @@ from banditarena.judges import JudgeRequest
 from banditarena.judges.learned import FeatureSpec, Featurizer, LearnedJudge, fit_head, load_artifact
 from banditarena.judges.training import load_train_recipe, train
 from banditarena.types import Generation, Prompt
+from tests.support.shared import need, requires
 
 ROOT = Path(__file__).resolve().parents[2]
 LEXICAL = ["overlap", "coverage", "length", "markdown", "refusal"]  # no embedding model needed: fast
+# the shared data sets RECIPE trains on, and the AlpacaEval outputs (with human Elo) it is validated and used on
+LABELS = ("alpaca_eval/annotations_gpt4_turbo", "arena_bench_v1/model_judgment")
+OUTPUTS = ("alpaca_eval/model_outputs", "alpaca_eval/benchmarks.csv")
 
 RECIPE = """
 name: tiny-judge
@@ -34,6 +38,7 @@ output: artifact/tiny
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    need(*LABELS, *OUTPUTS)
     d = tmp_path_factory.mktemp("judge")
     (d / "judge.yaml").write_text(RECIPE)
     out = subprocess.run([sys.executable, "-m", "banditarena.cli", "judge", "train", str(d / "judge.yaml"),
@@ -91,8 +96,7 @@ def test_bad_artifacts_are_one_line_naming_the_file_and_the_fix(trained: Path, t
 
 def test_scores_are_pointwise_order_free_and_paid_once(trained: Path) -> None:
     judge = LearnedJudge(trained / "artifact" / "tiny")
-    rows = json.loads((ROOT.parent / "shared" / "data" / "alpaca_eval" / "model_outputs" / "claude.json").read_text()
-                      if (ROOT.parent / "shared").exists() else Path("/work/shared/data/alpaca_eval/model_outputs/claude.json").read_text())
+    rows = json.loads((need(*OUTPUTS) / "alpaca_eval" / "model_outputs" / "claude.json").read_text())
     p = Prompt("p", [{"role": "user", "content": rows[0]["instruction"]}], reference="A reference answer about actors.")
     a = Generation("a", "p", [rows[0]["output"]])
     b = Generation("b", "p", ["Short."])
@@ -126,6 +130,7 @@ def _lexical_labels(tmp: Path) -> tuple[FeatureSpec, np.ndarray, Any]:
     return spec, Featurizer(spec).transform(labels.instruction, labels.answer, labels.reference), labels
 
 
+@requires(*LABELS)
 def test_an_orthogonal_judge_leaves_no_linear_length_effect_that_a_plain_controlled_one_keeps(tmp_path: Path) -> None:
     """Neutralising the length columns alone lets length leak back through overlap and markdown counts; with
     ``orthogonal`` the scored logit has no linear dependence on the answer's length once the reference's
@@ -150,6 +155,7 @@ def test_an_orthogonal_judge_leaves_no_linear_length_effect_that_a_plain_control
     assert slope["plain"] > 0.05  # the leak it removes: longer answers still score higher
 
 
+@requires(*LABELS, *OUTPUTS)
 def test_an_orthogonal_artifact_round_trips_and_refuses_a_bad_recipe_or_array(tmp_path: Path) -> None:
     from banditarena.judges.learned import Orthogonaliser, save_artifact
 
@@ -251,6 +257,7 @@ def test_cross_validation_never_scores_with_the_model_or_instruction_it_trained_
     assert res.length_bias["gpt4_turbo"]["pairs"] > 1000
 
 
+@requires(*OUTPUTS)
 @pytest.mark.slow
 def test_the_packaged_judge_in_an_arena_with_minilm_and_its_disk_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The shipped artifact end to end: real MiniLM, the on-disk embedding cache used from the arena's threads."""
@@ -270,6 +277,7 @@ def test_the_packaged_judge_in_an_arena_with_minilm_and_its_disk_cache(tmp_path:
     assert res2.paid_judgments == 0 and len(res2.battles) == 9
 
 
+@requires(*OUTPUTS)
 def test_the_packaged_fast_judge_uses_the_static_table_and_names_its_recipe(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """``artifact: judge-learned-fast`` is the packaged static-MiniLM judge: it scores without running MiniLM,
@@ -308,6 +316,7 @@ def test_the_packaged_fast_judge_uses_the_static_table_and_names_its_recipe(tmp_
         load_artifact("judge-learned-fast")
 
 
+@requires(*LABELS, *OUTPUTS)
 def test_orthogonal_cross_validation_fits_the_orthogonaliser_on_the_folds_training_rows_only(tmp_path: Path) -> None:
     """An orthogonal judge's out-of-fold score of claude on fold 0 equals a judge (orthogonaliser and head)
     fitted by hand without claude's labels and without fold 0's instructions, and differs from one whose
@@ -337,6 +346,7 @@ GATED = RECIPE.replace("features: {blocks: [overlap, coverage, length, markdown,
                        "gate: {negatives: 1.0}")
 
 
+@requires(*LABELS, *OUTPUTS)
 def test_the_relevance_gate_sinks_junk_and_off_topic_answers_and_round_trips(tmp_path: Path) -> None:
     """The gate is fitted without judge labels (real answers against answers to another instruction); it
     keeps an on-topic answer's score and sinks a junk string or an answer to another question, which the
