@@ -3,6 +3,9 @@ each with its status, its counter, and nothing stored."""
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 pytest.importorskip("fastapi")
@@ -26,6 +29,11 @@ def test_a_vote_end_to_end_names_hidden_then_revealed(service):
     assert page.status_code == 200
     assert not any(m in page.text for m in MODELS)                       # anonymous until the vote
     assert "active sampling" in page.text and "variance" in page.text   # the about box says which sampler
+    payload = field(page.text, "ticket").split(".")[0]
+    seen = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode()
+    assert not any(m in seen for m in MODELS)                            # the ticket names no model ...
+    assert not any(g.cache_key in seen for g in service.answers.values())  # ... nor an answer's content hash
+    assert set(json.loads(seen)["d"]) == {"id", "v", "a", "b"}
     cookie = page.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert "script-src" not in page.headers["content-security-policy"]     # default-src 'none': no script at all

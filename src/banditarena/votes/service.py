@@ -14,7 +14,9 @@ with probability proportional to ``0.05 + 0.95 * (1 - |2p - 1|)``, ``p`` the AI 
 matchup no AI judge has fought counts as wholly uncertain.
 
 **Tickets.** The page carries a signed battle ticket (HMAC under the server secret, purpose ``vote-ticket``)
-naming the battle id, the voter, the prompt and the two answers' generation keys. A vote is accepted only
+naming the battle id, the voter and the two answers by opaque tags (a keyed hash of each generation key: the
+keys themselves are content hashes anyone holding the public answer files could recompute, which would name
+the models before the vote). A vote is accepted only
 with a ticket this server signed for *this* voter: a forged ticket, one shown to another voter, or one
 already voted (``vote_id`` unique; one vote per voter per matchup) is refused with a 4xx status and counted
 by reason; nothing is stored. An accepted vote is committed (``RunStore.put_votes``: the vote and its battle,
@@ -23,6 +25,8 @@ judge ``human``) before the answer goes back.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 import secrets
 import threading
@@ -99,6 +103,9 @@ class VoteService:
                 continue
             self.answers[(name, pid)] = g
         self.by_key = {g.cache_key: (n, pid) for (n, pid), g in self.answers.items()}
+        tag_key = hmac.new(secret, b"banditarena:vote-answer-tag", hashlib.sha256).digest()
+        self._tag = {k: hmac.new(tag_key, k.encode(), hashlib.sha256).hexdigest()[:20] for k in self.by_key}
+        self._untag = {t: k for k, t in self._tag.items()}
         self.pairs: dict[tuple[str, str], list[tuple[str, str]]] = {}     # pair -> [(prompt id, matchup)]
         for i, a in enumerate(self.models):
             for b in self.models[i + 1:]:
@@ -213,7 +220,8 @@ class VoteService:
     def _offer(self, voter: str, pid: str, a: str, b: str) -> Offer:
         ga, gb = self.answers[(a, pid)], self.answers[(b, pid)]
         bid = "h_" + secrets.token_hex(12)
-        ticket = self.tickets.sign({"id": bid, "v": voter, "ga": ga.cache_key, "gb": gb.cache_key})
+        ticket = self.tickets.sign({"id": bid, "v": voter, "a": self._tag[ga.cache_key],
+                                    "b": self._tag[gb.cache_key]})
         return Offer(bid, self.prompts[pid], a, b, ga, gb, ticket)
 
     def html(self, text: str) -> str:
@@ -239,14 +247,15 @@ class VoteService:
             self.refused["not shown to this voter"] += 1
             raise VoteRefused(403, "This battle was not shown to you. Please load a new one.",
                               "not shown to this voter")
-        sides = [self.by_key.get(str(payload.get(k))) for k in ("ga", "gb")]
+        gen_a, gen_b = (self._untag.get(str(payload.get(k))) for k in ("a", "b"))
+        sides = [self.by_key.get(k) if k else None for k in (gen_a, gen_b)]
         if sides[0] is None or sides[1] is None or sides[0][1] != sides[1][1]:
             self.refused["stale battle"] += 1
             raise VoteRefused(409, "These answers are no longer in the arena. Please load a new battle.",
                               "stale battle")
         (a, pid), (b, _) = sides
         row = vote_row(vote_id=str(payload["id"]), voter=voter, tstamp=round(time.time(), 4), type_=type_,
-                       prompt_id=pid, model_a=a, model_b=b, gen_a=str(payload["ga"]), gen_b=str(payload["gb"]),
+                       prompt_id=pid, model_a=a, model_b=b, gen_a=gen_a, gen_b=gen_b,
                        conv_a=f"{payload['id']}-a", conv_b=f"{payload['id']}-b", source="serve")
         with self._lock:
             (stored,) = self.store.put_votes([row])

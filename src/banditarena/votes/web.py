@@ -208,15 +208,18 @@ def create_app(service: VoteService, *, secret: bytes, admin_token: AdminToken |
 
 
 def _export(service: VoteService, fmt: str) -> str:
+    """An export through its own read-only connection (this runs in a worker thread, beside the event loop
+    that writes votes on the service's connection)."""
     import tempfile
 
     from banditarena.errors import DataError
+    from banditarena.store import RunStore
     from banditarena.votes.fastchat import export_clean, export_conv
 
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, RunStore(service.store.run_dir, create=False) as ro:
         out = Path(d) / "out"
         try:
-            export_conv(service.store, out) if fmt == "conv" else export_clean(service.store, out)
+            export_conv(ro, out) if fmt == "conv" else export_clean(ro, out)
         except DataError:
             return "" if fmt == "conv" else "[]\n"
         return out.read_text(encoding="utf-8")
