@@ -46,6 +46,17 @@ def _start(run_dir: Path, port: int, log: Path) -> subprocess.Popen:
     raise AssertionError("vote serve did not start: " + log.read_text())
 
 
+def _listening_on(port: int) -> set[str]:
+    """Local addresses (hex, as /proc/net/tcp writes them) listening on ``port``."""
+    out = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr, p = local.split(":")
+        if int(p, 16) == port and state == "0A":
+            out.add(addr)
+    return out
+
+
 def _votes(run_dir: Path) -> list[str]:
     with sqlite3.connect(f"file:{run_dir / 'run.sqlite'}?mode=ro", uri=True) as con:
         return [r[0] for r in con.execute("SELECT vote_id FROM votes ORDER BY rowid")]
@@ -57,6 +68,8 @@ def test_acknowledged_votes_survive_sigkill(tmp_path):
     try:
         out = log.read_text()
         assert f"serving http://127.0.0.1:{port}/" in out and "a-test-admin-token" not in out
+        if Path("/proc/net/tcp").is_file():
+            assert _listening_on(port) == {"0100007F"}              # 127.0.0.1 only, no other interface
         c = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
         acked, forms = [], []
         for choice in ("a", "b", "tie"):

@@ -67,6 +67,8 @@ def serve(
     st = service.stats()
     typer.echo(f"{st['prompts']} prompts, {st['models']} models, {st['pairs']} pairs, {st['votes']} votes stored; "
                f"serving http://{host}:{port}/ (Ctrl-C stops; every acknowledged vote is already stored)")
+    if host not in ("127.0.0.1", "localhost", "::1") and not secure_cookies:
+        typer.echo(f"note: serving on {host}: put the server behind HTTPS and add --secure-cookies")
     if plain:
         typer.echo(f"admin token for /admin and the exports (shown once; set ${ADMIN_ENV} to choose one): {plain}")
     try:
