@@ -155,6 +155,7 @@ class RunStore:
         self.path = self.run_dir / "run.sqlite"
         self.writable = create
         self._lock: RunLock | None = None
+        self._vote_seq: dict[str, int] = {}
         if not create:
             self._open_reader(run_dir)
         else:
@@ -520,7 +521,10 @@ class RunStore:
         out = []
         with self.conn:
             self.conn.execute("BEGIN")
-            seq = self.conn.execute("SELECT COALESCE(MAX(seq), -1) FROM battles WHERE tag = ?", (tag,)).fetchone()[0]
+            seq = self._vote_seq.get(tag)      # one writer per run dir: the next seq is known after the first
+            if seq is None:
+                seq = self.conn.execute("SELECT COALESCE(MAX(seq), -1) FROM battles WHERE tag = ?",
+                                        (tag,)).fetchone()[0]
             for v in votes:
                 cur = self.conn.execute(
                     "INSERT OR IGNORE INTO votes(vote_id, voter, tstamp, type, prompt_id, model_a, model_b, gen_a, gen_b,"
@@ -536,6 +540,7 @@ class RunStore:
                 self.conn.execute(self._BATTLE_INSERT, (
                     v["vote_id"], tag, seq, v["prompt_id"], v["model_a"], v["model_b"], HUMAN_JUDGE,
                     VOTE_WINNER[v["type"]], None, 0, None, None, v.get("gen_a"), v.get("gen_b"), now, None))
+        self._vote_seq[tag] = seq          # only once the transaction committed
         return out
 
     def votes(self) -> pd.DataFrame:
