@@ -1,9 +1,11 @@
-"""The TRL wrappers reduce their loss on a tiny model and return a loadable plain checkpoint."""
+"""The TRL wrappers train a tiny model as asked (the checkpoint they return, scored outside the trainer, prefers
+the trained answers) and return a loadable plain checkpoint."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from banditarena.errors import DataError
@@ -12,6 +14,24 @@ from banditarena.training import TrainingConfig, train_dpo, train_sft
 ROWS = [{"prompt": [{"role": "user", "content": f"What is {i} plus 1?"}],
          "chosen": [{"role": "assistant", "content": f"{i + 1}"}],
          "rejected": [{"role": "assistant", "content": "I do not know, maybe seven"}]} for i in range(4)]
+
+
+def _answer_logps(model_dir: Path, tokenizer_dir: Path, key: str) -> np.ndarray:
+    """Summed log-probability of each row's ``key`` answer given its prompt, under the checkpoint ``model_dir``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir)).eval()
+    out = []
+    for r in ROWS:
+        prompt_ids = tok.apply_chat_template(r["prompt"], add_generation_prompt=True, tokenize=True, return_dict=False)
+        full = tok.apply_chat_template(r["prompt"] + r[key], tokenize=True, return_dict=False)
+        with torch.no_grad():
+            logp = torch.log_softmax(model(torch.tensor([full])).logits[0, :-1].float(), -1)
+        token_logp = logp[torch.arange(len(full) - 1), torch.tensor(full[1:])]
+        out.append(float(token_logp[len(prompt_ids) - 1:].sum()))
+    return np.array(out)
 
 
 def test_train_dpo_reduces_loss_and_merges_lora(tiny_llama: Path, tmp_path: Path) -> None:
@@ -24,6 +44,10 @@ def test_train_dpo_reduces_loss_and_merges_lora(tiny_llama: Path, tmp_path: Path
     assert res.path is not None and (res.path / "config.json").exists()
     loaded = AutoModelForCausalLM.from_pretrained(str(res.path))  # a plain checkpoint, no adapter
     assert not any("lora" in k for k in loaded.state_dict())
+    # what DPO is for, measured on the returned checkpoint: every row's chosen answer gains on its rejected one
+    before = _answer_logps(tiny_llama, tiny_llama, "chosen") - _answer_logps(tiny_llama, tiny_llama, "rejected")
+    after = _answer_logps(res.path, tiny_llama, "chosen") - _answer_logps(res.path, tiny_llama, "rejected")
+    assert (after > before + 1.0).all(), (before, after)
 
 
 def test_train_dpo_with_nll_and_full_finetune(tiny_llama: Path, tmp_path: Path) -> None:
@@ -38,6 +62,9 @@ def test_train_sft_reduces_loss(tiny_llama: Path, tmp_path: Path) -> None:
     res = train_sft(str(tiny_llama), rows, tmp_path / "sft",
                     TrainingConfig(epochs=2, learning_rate=2e-2, batch_size=4, max_length=64))
     assert res.losses[-1] < res.losses[0]
+    # the returned checkpoint, scored outside the trainer, makes every trained answer more likely (+0.57..0.77 nats)
+    before, after = _answer_logps(tiny_llama, tiny_llama, "chosen"), _answer_logps(res.path, tiny_llama, "chosen")
+    assert (after > before + 0.25).all(), (before, after)
 
 
 def test_bad_rows_raise_data_error(tiny_llama: Path, tmp_path: Path) -> None:
