@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.shared import requires
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,6 +65,7 @@ def test_audit_and_report(run_dir):
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
 
+@requires("vicuna_bench/question.jsonl")
 def test_testset_build(tmp_path):
     out = tmp_path / "test.jsonl"
     manifest = json.loads(cli("testset", "build", "vicuna_bench", "--out", out, "--n-clusters", "5", "--per-cluster", "2").stdout)

@@ -16,6 +16,7 @@ import pytest
 
 from banditarena.judges import combine
 from banditarena.types import Judgment
+from tests.support.shared import need, requires
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ("gpt4_1106_preview", "gpt4_0613", "claude-2.1", "Mixtral-8x7B-Instruct-v0.1", "llama-2-7b-chat-hf",
@@ -49,6 +50,7 @@ leaderboard: {{bootstrap: 40}}
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    need("alpaca_eval/model_outputs")
     d = tmp_path_factory.mktemp("graded")
     out = {}
     for pairs in ("baseline", "all"):
@@ -92,6 +94,7 @@ def test_the_same_models_rank_alike_against_a_baseline_and_in_all_pairs(runs: di
     assert sum(hard[m]["wins"] for m in ("llama-2-7b-chat-hf", "vicuna-7b-v1.5", "oasst-sft-pythia-12b")) < 30
 
 
+@requires("alpaca_eval/model_outputs")
 def test_outcomes_graded_with_a_judge_that_cannot_feed_it_is_one_line_naming_the_field(tmp_path: Path) -> None:
     bad = recipe("all", limit=3, extra="").replace("{kind: learned, artifact: judge-learned-fast}", "{kind: similarity}")
     bad = bad.replace("leaderboard: {bootstrap: 40}", "leaderboard: {bootstrap: 40, outcomes: graded}")
