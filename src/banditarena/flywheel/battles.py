@@ -67,6 +67,7 @@ class BattleStep:
         self.users = users
         self.progress = progress or (lambda stage, adv, total: None)
         self._history: dict[str, list[float]] = defaultdict(list)  # learning-progress reward, per cluster
+        self._missing: set[tuple[str, str]] = set()  # (opponent, prompt id) with no replayed answer
 
     async def run(self, it: int, model: str, split: list[Prompt]) -> IterationSummary:
         """Fight iteration ``it``'s battles on ``split`` with the target checkpoint ``model``."""
@@ -77,6 +78,10 @@ class BattleStep:
         by_cluster: dict[str, list[Prompt]] = defaultdict(list)
         for p in split:
             by_cluster[str(p.cluster)].append(p)
+        # a replayed opponent battles only on prompts it has an answer to (a pool that mixes sources, e.g. a
+        # verifiable slice answered by its worked solutions alone)
+        self._missing = {(o.name, p.id) for o in self.roster.opponents for p in split
+                         if not answers(arena.backends[o.name], p)}
         fought: set[tuple[str, str, str]] = set()  # (prompt, strategy arm, opponent) battled this iteration
         summary = IterationSummary(iteration=it)
         self.allocator.prompts.reset()  # a fresh split: prompt records start over
@@ -99,11 +104,15 @@ class BattleStep:
     async def _plan_round(self, n: int, by_cluster: dict[str, list[Prompt]], fought: set[tuple[str, str, str]],
                           targets: dict[str, Any]) -> list[Planned]:
         """``n`` battles: arms from the allocator (falling back from used-up combinations), then the prompt."""
+        missing = self._missing
+
         def unfought(cluster: str, arm: str, opp: str) -> list[Prompt]:
-            return [p for p in by_cluster.get(cluster, ()) if (p.id, arm, opp) not in fought]
+            return [p for p in by_cluster.get(cluster, ()) if (p.id, arm, opp) not in fought
+                    and (opp, p.id) not in missing]
 
         def available(cluster: str, arm: str, opp: str) -> bool:
-            return any((p.id, arm, opp) not in fought for p in by_cluster.get(cluster, ()))
+            return any((p.id, arm, opp) not in fought and (opp, p.id) not in missing
+                       for p in by_cluster.get(cluster, ()))
 
         out = []
         for ch in self.allocator.plan(n, available):
@@ -155,3 +164,12 @@ class BattleStep:
             return 0.5  # optimistic until there is history
         recent, older = np.mean(hist[-w:]), np.mean(hist[-2 * w : -w])
         return float(min(1.0, abs(recent - older) * 2))
+
+
+def answers(backend: Any, prompt: Prompt) -> bool:
+    """Whether ``backend`` can answer ``prompt``: a replayed model only where its files hold an answer."""
+    from banditarena.models.replay import ReplayBackend
+
+    if not isinstance(backend, ReplayBackend):
+        return True
+    return backend.lookup(prompt.id, 0, prompt.user_turns[0] if prompt.user_turns else None).error is None

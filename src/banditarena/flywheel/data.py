@@ -6,6 +6,12 @@
   chosen = winner's answer, rejected = loser's. ``dpo_losses_only`` keeps only those the target lost.
 * **RM** (optional): the same pairs as full conversations, TRL ``RewardTrainer``'s implicit-prompt format.
 
+**Baselines** (``mode``, for comparisons at equal rows: ``bench/flywheel_gain.py``): ``random`` keeps the
+judge's verdicts but not the margin (SFT rows from battles the target lost by any margin, pairs from any decided
+battle, drawn at random, as many as the margin rule gives); ``distill`` fights no battle and calls no judge
+(SFT on ``distill_from``'s answers to random prompts of the iteration's split; the loop builds those rows).
+``sft_rows`` / ``dpo_rows`` keep a seeded random subset of exactly that many rows when more pass the filters.
+
 Multi-turn battles: SFT trains on the winner's whole dialogue; a preference pair is formed on the first
 turn only, because later turns were asked in contexts that differ between the two models.
 
@@ -25,7 +31,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field, model_validator
 
 from banditarena.config import Model
 from banditarena.types import Battle, Generation, Message, Prompt
@@ -46,6 +54,18 @@ class SelectionConfig(Model):
     dedup_threshold: float = 0.8
     decontaminate: bool = True
     decontam_threshold: float = 0.9
+    mode: Literal["margin", "random", "distill"] = "margin"  # see the module docstring (baselines)
+    distill_from: str | None = None  # mode distill: the opponent whose answers are the SFT rows
+    sft_rows: int | None = Field(None, ge=1)  # at most this many SFT rows (a seeded random subset)
+    dpo_rows: int | None = Field(None, ge=1)  # at most this many preference pairs
+
+    @model_validator(mode="after")
+    def _distill(self) -> SelectionConfig:
+        if self.mode == "distill" and (self.distill_from is None or self.sft_rows is None):
+            raise ValueError("mode 'distill' needs distill_from (an opponent's name) and sft_rows")
+        if self.distill_from is not None and self.mode != "distill":
+            raise ValueError("distill_from is only used with mode: distill")
+        return self
 
 
 @dataclass
@@ -111,6 +131,7 @@ def select_training_data(
     embedder: Any = None,
     safety: Any = None,
     unsafe_prompts: str = "drop",
+    seed: int = 0,
 ) -> Selection:
     """Mine SFT rows and preference pairs from ``battles`` (columns prompt_id, model_a, model_b, winner, margin).
 
@@ -120,7 +141,37 @@ def select_training_data(
     """
     cfg = cfg or SelectionConfig()
     targets = {targets} if isinstance(targets, str) else set(targets)
-    out = Selection()
+    candidates = battle_candidates(battles, prompts, generations, targets, cfg)
+    if cfg.mode == "random":  # the verdicts without the margin: as many rows, drawn from every decided battle
+        n_by_kind = {k: sum(c[0] == k for c in candidates) for k in ("sft", "dpo")}
+        loose = battle_candidates(battles, prompts, generations, targets,
+                                  cfg.model_copy(update={"sft_margin": 0.0, "dpo_margin": 0.0}))
+        candidates = _subsample(loose, n_by_kind, seed)
+    return filter_candidates(candidates, cfg, test_prompts=test_prompts, embedder=embedder, safety=safety,
+                             unsafe_prompts=unsafe_prompts, seed=seed)
+
+
+def _subsample(candidates: list[tuple[str, Prompt, dict[str, Any]]], n_by_kind: Mapping[str, int | None],
+               seed: int) -> list[tuple[str, Prompt, dict[str, Any]]]:
+    """A seeded random subset of at most ``n_by_kind[kind]`` candidates of each kind (None: all), in order."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keep: set[int] = set()
+    for kind, n in n_by_kind.items():
+        idx = [i for i, c in enumerate(candidates) if c[0] == kind]
+        if n is None or n >= len(idx):
+            keep.update(idx)
+        else:
+            keep.update(int(i) for i in rng.choice(idx, size=n, replace=False))
+    keep.update(i for i, c in enumerate(candidates) if c[0] not in n_by_kind)
+    return [c for i, c in enumerate(candidates) if i in keep]
+
+
+def battle_candidates(battles: pd.DataFrame, prompts: Mapping[str, Prompt],
+                      generations: Mapping[tuple[str, str], Generation], targets: set[str],
+                      cfg: SelectionConfig) -> list[tuple[str, Prompt, dict[str, Any]]]:
+    """(kind, prompt, row parts) for every battle that passes the margins: the rows before any filter."""
     candidates: list[tuple[str, Prompt, dict[str, Any]]] = []  # kind, prompt, row parts
     for row in battles.to_dict("records"):
         if row.get("winner") not in ("model_a", "model_b") or row.get("margin") is None:
@@ -139,6 +190,34 @@ def select_training_data(
             candidates.append(("sft", p, {**base, "turns": gw.turns}))
         if abs(m) >= cfg.dpo_margin and (m < 0 or not cfg.dpo_losses_only):
             candidates.append(("dpo", p, {**base, "chosen": gw.turns[0], "rejected": gl.turns[0]}))
+    return candidates
+
+
+def distill_candidates(prompts: Sequence[Prompt], generations: Mapping[tuple[str, str], Generation],
+                       teacher: str) -> list[tuple[str, Prompt, dict[str, Any]]]:
+    """SFT candidates from ``teacher``'s answers to ``prompts`` (no battle, no judge: plain distillation)."""
+    out: list[tuple[str, Prompt, dict[str, Any]]] = []
+    for p in prompts:
+        g = generations.get((teacher, p.id))
+        if g is not None and g.turns:
+            out.append(("sft", p, {"prompt_id": p.id, "winner": teacher, "loser": "-", "target_margin": None,
+                                   "cluster": p.cluster, "turns": g.turns}))
+    return out
+
+
+def filter_candidates(
+    candidates: list[tuple[str, Prompt, dict[str, Any]]],
+    cfg: SelectionConfig,
+    *,
+    test_prompts: Sequence[Prompt] = (),
+    embedder: Any = None,
+    safety: Any = None,
+    unsafe_prompts: str = "drop",
+    seed: int = 0,
+) -> Selection:
+    """Safety, decontamination, near-duplicate and identical-row filters, then the ``sft_rows`` /
+    ``dpo_rows`` caps; the exported rows with their provenance and every exclusion's reason."""
+    out = Selection()
 
     # safety: prompts and both answers of every row are scored; see the module docstring for the rules
     kept: list[tuple[str, Prompt, dict[str, Any]]] = candidates
@@ -208,7 +287,28 @@ def select_training_data(
                 out.rm.append({"chosen": prompt_msgs + chosen, "rejected": prompt_msgs + rejected})
         prov = {k: v for k, v in info.items() if k not in ("turns", "chosen", "rejected")}
         out.provenance.append({"kind": kind, **prov})
+    if cfg.sft_rows is not None or cfg.dpo_rows is not None:
+        _cap(out, {"sft": cfg.sft_rows, "dpo": cfg.dpo_rows}, seed)
     return out
+
+
+def _cap(sel: Selection, n_by_kind: Mapping[str, int | None], seed: int) -> None:
+    """Keep a seeded random subset of ``n_by_kind[kind]`` rows of each kind (the rest listed as excluded)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for kind in ("sft", "dpo"):
+        rows, n = getattr(sel, kind), n_by_kind.get(kind)
+        if n is None or len(rows) <= n:
+            continue
+        prov_idx = [i for i, pr in enumerate(sel.provenance) if pr["kind"] == kind]
+        keep = {int(i) for i in rng.choice(len(rows), size=n, replace=False)}
+        setattr(sel, kind, [r for i, r in enumerate(rows) if i in keep])
+        drop = {prov_idx[i] for i in range(len(rows)) if i not in keep}
+        for i in sorted(drop):
+            pr = sel.provenance[i]
+            sel.excluded.append({"prompt_id": pr["prompt_id"], "kind": kind, "reason": f"cap: {kind}_rows {n}"})
+        sel.provenance = [pr for i, pr in enumerate(sel.provenance) if i not in drop]
 
 
 def export(selection: Selection, out_dir: str | Path, *, formats: Sequence[str] = ("jsonl", "parquet")) -> dict[str, Path]:

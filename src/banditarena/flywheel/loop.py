@@ -67,7 +67,11 @@ class FlywheelResult:
             def col(name: str, e: Any = e) -> float | None:
                 return None if e is None or name not in e else float(e[name])
 
+            # answer length, verifiable accuracy and the evaluation-only judges' gains (eval.verifiable, eval.judges)
+            extra = {} if e is None else {k: float(e[k]) for k in e.index if k == "answer_tokens"
+                                         or k.startswith("accuracy") or ("_gain" in k and not k.startswith("style_"))}
             rows.append({
+                **extra,
                 "iteration": it, "target_elo": col("rating"), "ci_low": col("ci_low"), "ci_high": col("ci_high"),
                 "gain": col("gain"), "gain_low": col("gain_low"), "gain_high": col("gain_high"),
                 "style_gain": col("style_gain"), "style_gain_low": col("style_gain_low"),
@@ -131,7 +135,13 @@ class Flywheel:
         self.warnings: list[str] = []
         self.judge = judge or judge_from_config(recipe.judge, recipe.base_dir)
         self.test = load_pool(recipe.eval.testset, seed=recipe.seed, base_dir=recipe.base_dir)
-        test_ids = {p.id for p in self.test}
+        self.verifiable = [] if recipe.eval.verifiable is None else \
+            load_pool(recipe.eval.verifiable, seed=recipe.seed, base_dir=recipe.base_dir)
+        unchecked = [p.id for p in self.verifiable if not p.reference]
+        if unchecked:
+            raise DataError(f"eval.verifiable: problem '{unchecked[0]}' has no reference answer to check against")
+        self.eval_judges = {name: judge_from_config(cfg, recipe.base_dir) for name, cfg in recipe.eval.judges.items()}
+        test_ids = {p.id for p in self.test} | {p.id for p in self.verifiable}
         pool = [p for p in load_pool(recipe.pool, seed=recipe.seed, base_dir=recipe.base_dir) if p.id not in test_ids]
         if not pool:
             raise DataError(f"pool '{recipe.pool.source}': the prompt pool is empty (after removing test prompts)")
@@ -161,7 +171,8 @@ class Flywheel:
 
             users = UserSimulator(self.recipe.user_simulator, store, self.recipe.base_dir)
         battles = BattleStep(self.recipe, store, self.judge, self.roster, self.allocator, users, self.progress)
-        evaluator = Evaluator(self.recipe, store, self.judge, self.roster, self.test, self.progress)
+        evaluator = Evaluator(self.recipe, store, self.judge, self.roster, self.test, self.progress,
+                              verifiable=self.verifiable, judges=self.eval_judges)
         trainer = TrainStep(self.recipe, self.run_dir)
         summaries: list[IterationSummary] = []
         model = self.recipe.target.model
@@ -170,10 +181,14 @@ class Flywheel:
             if self.evaluate_enabled:
                 await evaluator.evaluate(0, model)
             for it in range(1, self.recipe.iterations + 1):
-                summary = await battles.run(it, model, self.splits[it - 1])   # 1. allocate and fight battles
-                if users is not None and (w := users.take_warning(it)):
-                    self.warnings.append(w)
-                selection = self.select_data(it, summary, trainer, model)      # 2. SFT / DPO rows, exported
+                if self.recipe.selection.mode == "distill":                  # the baseline: no battle, no judge
+                    summary = IterationSummary(iteration=it)
+                    selection = await self.distill_data(it, summary, trainer, model)
+                else:
+                    summary = await battles.run(it, model, self.splits[it - 1])   # 1. allocate and fight battles
+                    if users is not None and (w := users.take_warning(it)):
+                        self.warnings.append(w)
+                    selection = self.select_data(it, summary, trainer, model)  # 2. SFT / DPO rows, exported
                 if self.train_enabled:                                        # 3. train the next checkpoint
                     self._unserve(server, model)
                     model, warning = trainer.run(it, model, selection)
@@ -238,7 +253,39 @@ class Flywheel:
         targets = {n for n in set(battles["model_a"]) | set(battles["model_b"]) if n.startswith(prefix)}
         sel = select_training_data(battles, prompts, gens, targets, self.recipe.selection, test_prompts=self.test,
                                    embedder=self._get_embedder(), safety=self._get_safety(),
-                                   unsafe_prompts=self.recipe.safety.unsafe_prompts)
+                                   unsafe_prompts=self.recipe.safety.unsafe_prompts,
+                                   seed=child_seed(self.recipe.seed, "selection", it))
+        return self._export(it, summary, trainer, model, sel)
+
+    async def distill_data(self, it: int, summary: IterationSummary, trainer: TrainStep, model: str) -> Selection:
+        """The plain-distillation baseline (``selection.mode: distill``): ``distill_from``'s answers to random
+        prompts of split D_i (those it answers), through the same filters, ``sft_rows`` of them; no DPO."""
+        from banditarena.arena.runner import Arena, ArenaResult
+        from banditarena.flywheel.battles import answers
+        from banditarena.flywheel.data import distill_candidates, filter_candidates
+
+        assert self.store is not None
+        k = self.recipe.selection
+        teacher = next(o for o in self.roster.opponents if o.name == k.distill_from)
+        arena = Arena(self.store, [teacher], self.judge, seed=self.recipe.seed, tag=f"it{it}")
+        split = self.splits[it - 1]
+        order = np.random.default_rng(child_seed(self.recipe.seed, "distill", it)).permutation(len(split))
+        covered = [split[i] for i in order if answers(arena.backends[teacher.name], split[i])]
+        n = k.sft_rows or 0
+        picked = covered[: n + max(8, n // 4)]  # a margin for rows the filters drop; the cap keeps n
+        self.store.add_prompts(picked)
+        gens = await arena.generate([(teacher.name, p) for p in picked], ArenaResult())
+        sel = filter_candidates(distill_candidates(picked, gens, teacher.name), k, test_prompts=self.test,
+                                embedder=self._get_embedder(), safety=self._get_safety(),
+                                unsafe_prompts=self.recipe.safety.unsafe_prompts,
+                                seed=child_seed(self.recipe.seed, "selection", it))
+        if len(sel.sft) < n:
+            self.warnings.append(f"iteration {it}: selection.sft_rows {n}: only {len(sel.sft)} distillation rows "
+                                 f"passed the filters")
+        return self._export(it, summary, trainer, model, sel)
+
+    def _export(self, it: int, summary: IterationSummary, trainer: TrainStep, model: str, sel: Selection) -> Selection:
+        assert self.store is not None
         if self.train_enabled:
             trainer.check(it, model, sel)  # before the export overwrites data/it{i}
         export(sel, self.run_dir / "data" / f"it{it}")

@@ -89,6 +89,11 @@ class EvalConfig(Model):
     snapshots: bool = True
     # the Elo scale's fixed point: an opponent's name (that model at 1000), or None (mean of all at 1000)
     anchor: str | None = None
+    # measures the training data was not mined with: held-out problems with checkable answers (each prompt's
+    # reference, e.g. GSM8K's "#### n"), scored by exact final-answer accuracy; and further judges that re-judge
+    # the same evaluation answers (judge calls only), each with its own gain over iteration 0
+    verifiable: PromptsConfig | None = None
+    judges: dict[str, JudgeConfig] = Field(default_factory=dict)
 
 
 class FlywheelRecipe(Model):
@@ -123,6 +128,12 @@ class FlywheelRecipe(Model):
         if self.eval.anchor is not None and self.eval.anchor not in (self.eval.opponents or names):
             raise ValueError(f"eval.anchor: '{self.eval.anchor}' is not an evaluation opponent "
                              f"(known: {self.eval.opponents or names})")
+        if self.selection.distill_from is not None and self.selection.distill_from not in names:
+            raise ValueError(f"selection.distill_from: unknown opponent '{self.selection.distill_from}' "
+                             f"(known: {names})")
+        for name in self.eval.judges:
+            if name in ("eval", "judge"):
+                raise ValueError(f"eval.judges: '{name}' is reserved; name the judge otherwise")
         for o in self.opponents:
             # "default" is the built-in default strategy unless the recipe defines one of that name
             if isinstance(o.strategy, str) and o.strategy != "default" and o.strategy not in self.strategies:

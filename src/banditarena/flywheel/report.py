@@ -98,11 +98,18 @@ def print_table(result: FlywheelResult) -> None:
         "same with answer length and markdown as covariates (a gain that is only style vanishes there)" + "".join(
             f"; iteration {r['iteration']} is {r['evaluated_as']} (same model and strategy)"
             for r in result.elo.to_dict("records") if r.get("evaluated_as", r.get("contestant")) != r.get("contestant")))
-    for col in ("iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "style-controlled gain (95% CI)",
-                "battles", "yield", "SFT", "DPO"):
+    table = result.table()
+    judges = sorted({c[: -len("_gain")] for c in table.columns if c.endswith("_gain")} - {"style", "accuracy"})
+    has_acc = "accuracy" in table.columns and table["accuracy"].notna().any()
+    has_len = "answer_tokens" in table.columns
+    cols = ["iteration", "target Elo (95% CI)", "gain vs it0 (95% CI)", "style-controlled gain (95% CI)",
+            *[f"gain, judge {j} (95% CI)" for j in judges], *(["accuracy (95% CI)", "accuracy change (95% CI)"]
+                                                              if has_acc else []),
+            *(["answer tokens"] if has_len else []), "battles", "yield", "SFT", "DPO"]
+    for col in cols:
         t.add_column(col, justify="right", no_wrap=True)
     t.add_column("top arm per dimension (share)", justify="left")
-    for r in result.table().to_dict("records"):
+    for r in table.to_dict("records"):
         elo = "-" if r["target_elo"] is None else f"{r['target_elo']:.0f} ({r['ci_low']:.0f}..{r['ci_high']:.0f})"
         g = r.get("gain")
         gain = "-" if g is None or math.isnan(g) or r["iteration"] == 0 else (
@@ -112,13 +119,31 @@ def print_table(result: FlywheelResult) -> None:
             f"{sg:+.0f} ({r['style_gain_low']:+.0f}..{r['style_gain_high']:+.0f})")
         y = r["yield"]
         ys = "-" if y is None or math.isnan(y) else f"{y:.0%}"  # NaN/None: no battles
-        t.add_row(str(r["iteration"]), elo, gain, sgain, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
+        extra = [_ci(r, f"{j}_gain", r["iteration"]) for j in judges]
+        if has_acc:
+            extra += [_ci(r, "accuracy", None, pct=True), _ci(r, "accuracy_gain", r["iteration"], pct=True)]
+        if has_len:
+            n = r.get("answer_tokens")
+            extra.append("-" if n is None or math.isnan(n) else f"{n:.0f}")
+        t.add_row(str(r["iteration"]), elo, gain, sgain, *extra, str(r["battles"]), ys, str(r["sft"]), str(r["dpo"]),
                   r["allocation"] or "-")
     # a log file or pipe gets a readable width instead of rich's 80-column default
-    c = Console() if sys.stdout.isatty() else Console(width=140)
+    c = Console() if sys.stdout.isatty() else Console(width=240)
     c.print(t)
     for w in result.warnings:
         c.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def _ci(r: Mapping[str, Any], key: str, iteration: int | None, *, pct: bool = False) -> str:
+    """``value (low..high)`` of ``r[key]`` and its CI columns; "-" when missing or at iteration 0 of a gain."""
+    v = r.get(key)
+    if v is None or math.isnan(v) or iteration == 0:
+        return "-"
+    lo, hi = r.get(f"{key}_low", math.nan), r.get(f"{key}_high", math.nan)
+    if pct:
+        sign = "+" if iteration is not None else ""
+        return f"{100 * v:{sign}.1f}% ({100 * lo:{sign}.1f}..{100 * hi:{sign}.1f})"
+    return f"{v:+.0f} ({lo:+.0f}..{hi:+.0f})"
 
 
 def write_flywheel_report(run_dir: str | Path, result: FlywheelResult) -> Path:
