@@ -80,9 +80,15 @@ def arm_recipe(recipe: Path, arm: str, out: Path, battles: int | None, iteration
         data["battles_per_iteration"] = battles
     if iterations:
         data["iterations"] = iterations
-    path = recipe.with_name(f".{recipe.stem}-{arm}.yaml")  # same folder: the recipe's relative paths hold
+    path = arm_path(recipe, arm, battles, iterations)
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def arm_path(recipe: Path, arm: str, battles: int | None, iterations: int | None) -> Path:
+    """Where an arm's recipe is written: beside the base one (its relative paths hold), named by the overrides."""
+    tail = "".join(f"-{k}{v}" for k, v in (("b", battles), ("i", iterations)) if v)
+    return recipe.with_name(f".{recipe.stem}-{arm}{tail}.yaml")
 
 
 def seed_store(run_dir: Path, donors: list[Path]) -> None:
@@ -104,6 +110,109 @@ def seed_store(run_dir: Path, donors: list[Path]) -> None:
     con.close()
 
 
+def per_prompt(run_dir: Path, tag: str, contestant: str) -> dict[str, float]:
+    """prompt id -> mean P(``contestant`` beats the opponent) over its evaluation battles tagged ``tag``."""
+    from banditarena.store import RunStore
+
+    b = RunStore(run_dir, create=False).battles(tag, valid_only=True)
+    out: dict[str, list[float]] = {}
+    for r in b.itertuples():
+        if contestant not in (r.model_a, r.model_b):
+            continue
+        p = r.outcome if r.outcome == r.outcome and r.outcome is not None else \
+            {"model_a": 1.0, "model_b": 0.0}.get(r.winner, 0.5)
+        out.setdefault(r.prompt_id, []).append(p if r.model_a == contestant else 1.0 - p)
+    return {k: sum(v) / len(v) for k, v in out.items()}
+
+
+def correct(run_dir: Path, contestant: str, problems: dict[str, str]) -> dict[str, float]:
+    from banditarena.store import RunStore
+    from banditarena.text import is_correct
+
+    g = RunStore(run_dir, create=False).generations()
+    g = g[(g["contestant"] == contestant) & g["prompt_id"].isin(list(problems))]
+    return {r.prompt_id: float(is_correct(r.text, problems[r.prompt_id])) for r in g.itertuples()}
+
+
+def paired(a: dict[str, float], b: dict[str, float], seed: int = 0, rounds: int = 2000) -> tuple[float, float, float, int]:
+    """Mean of a - b over the shared keys with a bootstrap 95% CI over those keys (paired)."""
+    import numpy as np
+
+    keys = sorted(set(a) & set(b))
+    d = np.array([a[k] - b[k] for k in keys])
+    if not len(d):
+        return float("nan"), float("nan"), float("nan"), 0
+    idx = np.random.default_rng(seed).integers(0, len(d), (rounds, len(d)))
+    lo, hi = np.percentile(d[idx].mean(1), [2.5, 97.5])
+    return float(d.mean()), float(lo), float(hi), len(d)
+
+
+def summarize(out: Path, recipe: Path, arms: list[str], battles: int | None = None,
+              iterations: int | None = None) -> str:
+    """Each finished arm's table (its own run, replayed: nothing is paid again) and every baseline's last
+    checkpoint against the flywheel arm's, paired over the same held-out prompts / problems."""
+    import math
+
+    from banditarena.flywheel.loop import run_flywheel
+    from banditarena.prompts.loaders import load_prompts
+
+    lines = []
+    last: dict[str, str] = {}
+    for arm in arms:
+        run_dir = out / arm
+        path = arm_path(recipe, arm, battles, iterations)
+        if not path.exists():
+            continue
+        n_it = yaml.safe_load(path.read_text())["iterations"]
+        if not all((run_dir / "checkpoints" / f"it{i}" / "DONE").exists() for i in range(1, n_it + 1)) or \
+                "# exit 0" not in (out / f"{arm}.log").read_text(errors="replace"):
+            lines.append(f"\n(arm `{arm}`: not finished; rerun the bench to resume it)")
+            continue
+        res = run_flywheel(path, run_dir, progress=False)
+        t = res.table()
+        n = int(t["iteration"].max())
+        elo = res.elo.set_index("iteration")
+        last[arm] = str(elo.loc[n, "evaluated_as"])
+
+        def ci(r: dict, k: str, pct: bool = False) -> str:
+            v = r.get(k)
+            if v is None or (isinstance(v, float) and math.isnan(v)):
+                return "-"
+            f = (lambda x: f"{100 * x:+.1f}") if pct else (lambda x: f"{x:+.0f}")
+            return f"{f(v)} ({f(r[k + '_low'])}..{f(r[k + '_high'])})"
+
+        lines += [f"\n### arm `{arm}` ({run_dir})\n",
+                  ("| it | gain (95% CI) | style-controlled | 2nd judge (arena_bench_v1) | accuracy % | "
+                  "accuracy change (pts) | answer tokens | battles | SFT | DPO |"), "|" + "---|" * 10]
+        for r in t.to_dict("records"):
+            it0 = r["iteration"] == 0
+            lines.append("| " + " | ".join([
+                str(r["iteration"]), "-" if it0 else ci(r, "gain"), "-" if it0 else ci(r, "style_gain"),
+                "-" if it0 else ci(r, "arena_bench_v1_gain"),
+                f"{100 * r['accuracy']:.1f} ({100 * r['accuracy_low']:.1f}..{100 * r['accuracy_high']:.1f})",
+                "-" if it0 else ci(r, "accuracy_gain", pct=True), f"{r['answer_tokens']:.0f}",
+                str(r["battles"]), str(r["sft"]), str(r["dpo"])]) + " |")
+    if "flywheel" in last:
+        problems = {p.id: p.reference for p in load_prompts(recipe.parent.parent / "out/flywheel-gain/data/arith-test.jsonl")}
+        fw = out / "flywheel"
+        lines += ["\n### the flywheel's last checkpoint against each arm's, paired\n",
+                  ("| arm | P(win) vs opponents, selecting judge: flywheel minus arm (95% CI) | same, 2nd judge | "
+                  "accuracy: flywheel minus arm (pts) | prompts / problems |"), "|---|---|---|---|---|"]
+        for arm, name in last.items():
+            if arm == "flywheel":
+                continue
+            cells = []
+            for tag in ("eval", "eval:arena_bench_v1"):
+                m, lo, hi, k = paired(per_prompt(fw, tag, last["flywheel"]), per_prompt(out / arm, tag, name))
+                cells.append(f"{100 * m:+.1f} ({100 * lo:+.1f}..{100 * hi:+.1f}) pts")
+            m, lo, hi, k2 = paired(correct(fw, last["flywheel"], problems), correct(out / arm, name, problems))
+            cells.append(f"{100 * m:+.1f} ({100 * lo:+.1f}..{100 * hi:+.1f})")
+            lines.append(f"| {arm} | " + " | ".join(cells) + f" | {k} / {k2} |")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.md").write_text(text)
+    return text
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipe", type=Path, default=ROOT / "bench/recipes/flywheel-gain.yaml")
@@ -111,8 +220,12 @@ def main() -> None:
     ap.add_argument("--arms", default="flywheel,distill,random,uniform")
     ap.add_argument("--battles", type=int, default=None, help="override battles_per_iteration (tiny test runs)")
     ap.add_argument("--iterations", type=int, default=None)
+    ap.add_argument("--summary", action="store_true", help="only summarise the finished arms")
     args = ap.parse_args()
     recipe = args.recipe.resolve()
+    if args.summary:
+        print(summarize(args.out.resolve(), recipe, args.arms.split(","), args.battles, args.iterations))
+        return
     build_data(recipe.parent.parent / "out/flywheel-gain/data")
     judge_art = recipe.parent.parent / "out/judge-arena-bench-v1.npz"
     cli = [str(Path(sys.executable).with_name("banditarena"))]
@@ -136,6 +249,7 @@ def main() -> None:
         if rc != 0:
             sys.exit(rc)
         done.append(run_dir)
+    print(summarize(args.out.resolve(), recipe, args.arms.split(","), args.battles, args.iterations))
 
 
 if __name__ == "__main__":
