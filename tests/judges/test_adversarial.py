@@ -42,7 +42,8 @@ def test_junk_and_truncated_answers_rank_below_the_real_models(artifact: str) ->
     outputs = {p.stem: {r["instruction"]: r["output"] for r in json.loads(p.read_text(encoding="utf-8"))}
                for p in sorted((d / "model_outputs").glob("*.json"))}
     for name in ("NullModel", "gpt4_gamed"):
-        rows = json.loads(gzip.open(d / "adversarial" / f"{name}.json.gz", "rt", encoding="utf-8").read())
+        with gzip.open(d / "adversarial" / f"{name}.json.gz", "rt", encoding="utf-8") as fh:
+            rows = json.load(fh)
         outputs[name] = {r["instruction"]: r["output_2"] for r in rows}
     ref = outputs["gpt4_1106_preview"]
     instructions = [q for q in list(ref)[::16] if all(q in o for o in outputs.values())]

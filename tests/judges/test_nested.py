@@ -14,6 +14,7 @@ import pytest
 from banditarena.judges import nested
 from banditarena.judges.learned import FeatureSpec
 from banditarena.judges.training import load_train_recipe
+from tests.support.shared import need
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = """
@@ -32,6 +33,8 @@ GRID = (nested.Variant(True, None), nested.Variant(True, math.log(2)))
 
 @pytest.fixture(scope="module")
 def prep(tmp_path_factory: pytest.TempPathFactory) -> nested.Prepared:
+    need("alpaca_eval/annotations_gpt4_turbo", "alpaca_eval/annotations_gpt4_turbo_more", "alpaca_eval/adversarial",
+         "alpaca_eval/model_outputs", "alpaca_eval/benchmarks.csv", "arena_bench_v1/model_judgment")
     d = tmp_path_factory.mktemp("nested")
     (d / "judge.yaml").write_text(RECIPE)
     rec = load_train_recipe(d / "judge.yaml")
