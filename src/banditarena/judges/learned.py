@@ -335,6 +335,35 @@ class LinearHead:
         return 1.0 / (1.0 + np.exp(-self.logit(X, source)))
 
 
+def _newton_logistic(A: np.ndarray, y: np.ndarray, w: np.ndarray, lam: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Minimise ``sum_i w_i * BCE(y_i, sigmoid(A_i . theta)) + 0.5 * sum_k lam_k theta_k^2`` from ``theta`` by
+    Newton's method (exact Hessian, step halving). Deterministic."""
+
+    def loss(th: np.ndarray) -> float:
+        z = A @ th
+        return float((w * (np.logaddexp(0.0, z) - y * z)).sum() + 0.5 * (lam * th * th).sum())
+
+    f = loss(theta)
+    for _ in range(100):
+        p = 0.5 * (1.0 + np.tanh(0.5 * (A @ theta)))
+        g = A.T @ (w * (p - y)) + lam * theta
+        H = (A * (w * p * (1.0 - p))[:, None]).T @ A + np.diag(lam)
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H, g, rcond=None)[0]
+        t = 1.0
+        for _ in range(40):
+            f_new = loss(theta - t * step)
+            if f_new <= f + 1e-15:
+                break
+            t *= 0.5
+        theta, f = theta - t * step, min(f, f_new)
+        if np.abs(t * step).max() < 1e-9:
+            break
+    return theta
+
+
 def fit_head(X: np.ndarray, y: np.ndarray, sources: Sequence[str], *, l2: float = 1.0,
              weights: Mapping[str, float] | None = None, primary: str = "alpaca_eval",
              init: LinearHead | None = None) -> LinearHead:
@@ -363,34 +392,12 @@ def fit_head(X: np.ndarray, y: np.ndarray, sources: Sequence[str], *, l2: float 
     A = np.hstack([(X - mean) / scale, np.eye(len(names))[src]])
     lam = np.r_[np.full(d, float(l2) / n), np.full(len(names), 1e-10)]
 
-    def loss(theta: np.ndarray) -> float:
-        z = A @ theta
-        return float((w * (np.logaddexp(0.0, z) - y * z)).sum() + 0.5 * (lam * theta * theta).sum())
-
     theta = np.zeros(d + len(names))
     if init is not None and init.coef.shape == (d,) and set(names) <= set(init.intercepts):
         v = init.coef / init.scale  # the same logits, re-expressed in this fit's standardisation
         theta[:d] = v * scale
         theta[d:] = [init.intercepts[k] - float(init.mean @ v) + float(mean @ v) for k in names]
-    f = loss(theta)
-    for _ in range(100):
-        z = A @ theta
-        p = 0.5 * (1.0 + np.tanh(0.5 * z))
-        g = A.T @ (w * (p - y)) + lam * theta
-        H = (A * (w * p * (1.0 - p))[:, None]).T @ A + np.diag(lam)
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H, g, rcond=None)[0]
-        t = 1.0
-        for _ in range(40):
-            f_new = loss(theta - t * step)
-            if f_new <= f + 1e-15:
-                break
-            t *= 0.5
-        theta, f = theta - t * step, min(f, f_new)
-        if np.abs(t * step).max() < 1e-9:
-            break
+    theta = _newton_logistic(A, y, w, lam, theta)
     coef, b = theta[:d], theta[d:]
     return LinearHead(mean, scale, coef, {k: float(v) for k, v in zip(names, b)},
                       primary if primary in names else names[0])
@@ -456,27 +463,7 @@ def _weighted_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray, *, l2: float
     A = np.c_[(X - mean) / scale, np.ones(n)]
     w = w / w.sum()
     lam = np.r_[np.full(d, float(l2) / n), 1e-10]
-
-    def loss(theta: np.ndarray) -> float:
-        z = A @ theta
-        return float((w * (np.logaddexp(0.0, z) - y * z)).sum() + 0.5 * (lam * theta * theta).sum())
-
-    theta = np.zeros(d + 1)
-    f = loss(theta)
-    for _ in range(100):
-        p = 0.5 * (1.0 + np.tanh(0.5 * (A @ theta)))
-        g = A.T @ (w * (p - y)) + lam * theta
-        H = (A * (w * p * (1.0 - p))[:, None]).T @ A + np.diag(lam)
-        step = np.linalg.lstsq(H, g, rcond=None)[0]
-        t = 1.0
-        for _ in range(40):
-            f_new = loss(theta - t * step)
-            if f_new <= f + 1e-15:
-                break
-            t *= 0.5
-        theta, f = theta - t * step, min(f, f_new)
-        if np.abs(t * step).max() < 1e-9:
-            break
+    theta = _newton_logistic(A, y, w, lam, np.zeros(d + 1))
     return LinearHead(mean, scale, theta[:d], {"gate": float(theta[d])}, "gate")
 
 
