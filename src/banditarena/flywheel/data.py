@@ -304,6 +304,8 @@ def _cap(sel: Selection, n_by_kind: Mapping[str, int | None], seed: int) -> None
         prov_idx = [i for i, pr in enumerate(sel.provenance) if pr["kind"] == kind]
         keep = {int(i) for i in rng.choice(len(rows), size=n, replace=False)}
         setattr(sel, kind, [r for i, r in enumerate(rows) if i in keep])
+        if kind == "dpo" and len(sel.rm) == len(rows):  # reward-model rows are the same pairs: the same subset
+            sel.rm = [r for i, r in enumerate(sel.rm) if i in keep]
         drop = {prov_idx[i] for i in range(len(rows)) if i not in keep}
         for i in sorted(drop):
             pr = sel.provenance[i]
